@@ -1,0 +1,113 @@
+//! Capture files read through libpcap: pcap (micro- and nanosecond) and pcapng, or stdin
+//! when the path is `-`. Frames are borrowed from libpcap's buffer, never copied here.
+
+use super::{CaptureError, LinkType, Packet, PacketSource};
+use crate::time::Timestamp;
+use pcap::{Capture, Offline, Precision};
+use std::path::{Path, PathBuf};
+
+/// One capture file (or stdin).
+pub struct FileSource {
+    cap: Capture<Offline>,
+    path: PathBuf,
+    link: LinkType,
+    packets: u64,
+    done: bool,
+}
+
+impl FileSource {
+    /// Opens `path` (`-` is stdin), checks its link type and installs an optional BPF filter.
+    pub fn open(path: &Path, filter: Option<&str>) -> Result<FileSource, CaptureError> {
+        let is_stdin = path.as_os_str() == "-";
+        if !is_stdin {
+            // libpcap's messages for these cases are terse; say it plainly ourselves.
+            match std::fs::metadata(path) {
+                Err(e) => {
+                    return Err(CaptureError::Open { path: path.into(), reason: io_reason(&e) })
+                }
+                Ok(m) if m.is_dir() => {
+                    return Err(CaptureError::Open { path: path.into(), reason: "is a directory".into() })
+                }
+                Ok(_) => {}
+            }
+        }
+        let mut cap = Capture::from_file_with_precision(path, Precision::Nano)
+            .map_err(|e| classify_open_error(path, e))?;
+        let dlt = cap.get_datalink();
+        let link = LinkType::from_dlt(dlt.0).ok_or_else(|| CaptureError::UnsupportedLinkType {
+            path: path.into(),
+            dlt: dlt.0,
+            name: dlt.get_name().unwrap_or_else(|_| "unknown".into()),
+            supported: LinkType::SUPPORTED,
+        })?;
+        if let Some(f) = filter {
+            cap.filter(f, true)
+                .map_err(|e| CaptureError::Filter { filter: f.to_string(), reason: pcap_reason(e) })?;
+        }
+        Ok(FileSource { cap, path: path.into(), link, packets: 0, done: false })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn link_type(&self) -> LinkType {
+        self.link
+    }
+}
+
+impl PacketSource for FileSource {
+    fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
+        if self.done {
+            return Ok(None);
+        }
+        match self.cap.next_packet() {
+            Ok(p) => {
+                self.packets += 1;
+                // Opened with nanosecond precision: tv_usec holds nanoseconds.
+                let ts = Timestamp::from_parts(p.header.ts.tv_sec as i64, p.header.ts.tv_usec as i64);
+                Ok(Some(Packet { ts, wire_len: p.header.len, link: self.link, data: p.data }))
+            }
+            Err(pcap::Error::NoMorePackets) => {
+                self.done = true;
+                Ok(None)
+            }
+            Err(e) => {
+                self.done = true;
+                let reason = pcap_reason(e);
+                if reason.contains("truncated") {
+                    Err(CaptureError::Truncated { path: self.path.clone(), packets: self.packets, reason })
+                } else {
+                    Err(CaptureError::Read { path: self.path.clone(), packets: self.packets, reason })
+                }
+            }
+        }
+    }
+}
+
+fn pcap_reason(e: pcap::Error) -> String {
+    match e {
+        pcap::Error::PcapError(s) => s,
+        other => other.to_string(),
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn classify_open_error(path: &Path, e: pcap::Error) -> CaptureError {
+    let reason = pcap_reason(e);
+    // libpcap says "unknown file format" for foreign files and "truncated dump file" or
+    // "... file header" when the file is too short to hold a capture header.
+    let lower = reason.to_ascii_lowercase();
+    if lower.contains("format") || lower.contains("truncated") || lower.contains("header") || lower.contains("magic") {
+        CaptureError::NotACapture { path: path.into(), reason }
+    } else {
+        CaptureError::Open { path: path.into(), reason }
+    }
+}

@@ -1,0 +1,57 @@
+//! `apitap replay`: capture files in, DIR/records.jsonl out, a summary on stdout.
+
+use crate::cli::ReplayArgs;
+use crate::output::{hash_key, RecordWriter};
+use crate::summary;
+use anyhow::{Context, Result};
+use sensor::capture::{FileSource, MergedSource, PacketSource};
+use sensor::pipeline::Pipeline;
+use sensor::SensorConfig;
+use std::process::ExitCode;
+
+pub fn run(args: ReplayArgs) -> Result<ExitCode> {
+    // Open every input before creating any output: a typo in the third file name should
+    // not leave a half-written directory behind.
+    let mut sources = Vec::with_capacity(args.files.len());
+    for f in &args.files {
+        sources.push(FileSource::open(f, args.filter.as_deref())?);
+    }
+    if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        anyhow::bail!("stdin ('-') can be read only once");
+    }
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create output directory {}", args.out.display()))?;
+
+    let mut cfg = SensorConfig::default();
+    cfg.http.body_sample = args.body_sample;
+    cfg.max_memory = args.max_memory;
+    cfg.hash_key = hash_key(args.hash_key_file.as_deref(), &args.out)?;
+
+    let records_path = args.out.join("records.jsonl");
+    let mut writer = RecordWriter::create(&records_path)?;
+    let started = std::time::Instant::now();
+    let outcome = {
+        let mut sink = |call: sensor::ApiCall| writer.write(&call);
+        let pipeline = Pipeline::new(cfg);
+        if sources.len() == 1 {
+            let mut src = sources.pop().context("no input")?;
+            pipeline.run(&mut src as &mut dyn PacketSource, &mut sink)
+        } else {
+            let mut src = MergedSource::new(sources);
+            pipeline.run(&mut src as &mut dyn PacketSource, &mut sink)
+        }
+    };
+    let elapsed = started.elapsed();
+    writer.finish()?;
+
+    if !args.quiet {
+        print!("{}", summary::render(&outcome.summary, &records_path, elapsed));
+    }
+    match outcome.error {
+        None => Ok(ExitCode::SUCCESS),
+        Some(e) if e.is_truncation() => {
+            eprintln!("apitap: warning: {e}; every record up to that point was written");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(e) => Err(anyhow::Error::new(e).context("the capture could not be read to its end; records up to that point were written")),
+    }
+}

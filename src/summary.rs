@@ -1,0 +1,149 @@
+//! The run summary printed after a replay.
+
+use sensor::pipeline::Summary;
+use sensor::Timestamp;
+use std::fmt::Write;
+use std::path::Path;
+use std::time::Duration;
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+/// UTC date and time of a packet timestamp, without a date library.
+pub fn utc(ts: Timestamp) -> String {
+    let secs = ts.0.div_euclid(1_000_000_000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+pub fn render(s: &Summary, records: &Path, elapsed: Duration) -> String {
+    let mut o = String::new();
+    let d = &s.decode;
+    let _ = writeln!(o, "apitap replay summary");
+    let mut pk = format!("  packets       {:>12}  ({} on the wire", thousands(s.packets), bytes(d.wire_bytes));
+    if d.truncated_frames > 0 {
+        let _ = write!(pk, ", {} cut by snaplen", thousands(d.truncated_frames));
+    }
+    let other = d.not_ip + d.other_transport + d.udp;
+    let _ = write!(pk, "; {} TCP, {} other", thousands(d.tcp), thousands(other));
+    let malformed = d.link_truncated + d.link_malformed + d.ip_malformed + d.tcp_malformed;
+    if malformed > 0 {
+        let _ = write!(pk, ", {} undecodable", thousands(malformed));
+    }
+    let _ = writeln!(o, "{pk})");
+    let tunnels: u64 = d.tunnels.iter().sum();
+    if tunnels > 0 || d.defrag.reassembled > 0 {
+        let mut kinds = Vec::new();
+        for k in sensor::decode::tunnel::TunnelKind::ALL {
+            let n = d.tunnel_count(k);
+            if n > 0 {
+                kinds.push(format!("{} {}", k.name(), thousands(n)));
+            }
+        }
+        let _ = writeln!(
+            o,
+            "  decapsulated  {:>12}  ({}; {} datagrams from IP fragments)",
+            thousands(tunnels),
+            if kinds.is_empty() { "none".into() } else { kinds.join(", ") },
+            thousands(d.defrag.reassembled)
+        );
+    }
+    let f = &s.flows;
+    let mut fl = format!("  flows         {:>12}  ({} carried HTTP", thousands(f.flows), thousands(f.http_flows));
+    if f.evicted_memory + f.evicted_flow_limit > 0 {
+        let _ = write!(fl, ", {} evicted under memory/flow bounds", thousands(f.evicted_memory + f.evicted_flow_limit));
+    }
+    let _ = writeln!(o, "{fl})");
+    let _ = writeln!(
+        o,
+        "  transactions  {:>12}  ({} complete, {} with gaps, {} one-sided, {} truncated)",
+        thousands(s.transactions),
+        thousands(s.complete),
+        thousands(s.gap),
+        thousands(s.one_sided),
+        thousands(s.truncated)
+    );
+    let mut top: Vec<(&String, &u64)> = s.anomalies.iter().collect();
+    top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let names: Vec<String> = top.iter().take(6).map(|(n, c)| format!("{n} {}", thousands(**c))).collect();
+    let more = if top.len() > 6 { format!(", +{} more kinds", top.len() - 6) } else { String::new() };
+    let _ = writeln!(
+        o,
+        "  anomalies     {:>12}{}",
+        thousands(s.anomaly_total()),
+        if names.is_empty() { String::new() } else { format!("  ({}{more})", names.join(", ")) }
+    );
+    let st = &f.streams;
+    let _ = writeln!(
+        o,
+        "  gaps          {:>12}  ({} missing; {} retransmitted segments, {} conflicting)",
+        thousands(st.gaps),
+        bytes(st.missed),
+        thousands(st.retransmitted),
+        thousands(st.conflicts)
+    );
+    match (s.first_ts, s.last_ts) {
+        (Some(a), Some(b)) => {
+            let _ = writeln!(o, "  time span     {} .. {} ({:.1} s)", utc(a), utc(b), s.span_secs());
+        }
+        _ => {
+            let _ = writeln!(o, "  time span     (no packets)");
+        }
+    }
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let _ = writeln!(
+        o,
+        "  processed in  {:>12}  ({:.2} Gbit/s, {} transactions/s)",
+        format!("{:.3} s", elapsed.as_secs_f64()),
+        d.wire_bytes as f64 * 8.0 / secs / 1e9,
+        thousands((s.transactions as f64 / secs) as u64)
+    );
+    let _ = writeln!(o, "  records       {}", records.display());
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(12), "12");
+        assert_eq!(bytes(999), "999 B");
+        assert_eq!(bytes(1_500_000), "1.5 MB");
+        assert_eq!(utc(Timestamp::from_parts(1_258_567_191, 0)), "2009-11-18 17:59:51 UTC");
+        assert_eq!(utc(Timestamp::from_parts(0, 0)), "1970-01-01 00:00:00 UTC");
+    }
+}
