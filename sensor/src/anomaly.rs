@@ -35,7 +35,8 @@ macro_rules! anomalies {
 
 anomalies! {
     // --- request line and status line
-    /// A request line without an HTTP version: HTTP/0.9 semantics (no headers, raw response).
+    /// A request line without an HTTP version: HTTP/0.9 semantics, the response is read as
+    /// raw bytes (header lines that follow the request line are still read, as libhtp does).
     Http09 => "http09",
     /// A request line with a method but no URI before the version.
     MissingUri => "missing_uri",
@@ -52,7 +53,7 @@ anomalies! {
     /// Bytes after the request line's version.
     TrailingRequestLineData => "trailing_request_line_data",
     // --- headers
-    /// A header line without a colon; it was skipped.
+    /// A header line without a colon, or whose name is not a token; it was skipped.
     InvalidHeaderLine => "invalid_header_line",
     /// Whitespace between a header name and its colon (a classic smuggling vector).
     SpaceBeforeColon => "space_before_colon",
@@ -96,7 +97,7 @@ anomalies! {
     TooManyPendingRequests => "too_many_pending_requests",
     /// More than one interim (1xx) response before the final one.
     RepeatedInterimResponse => "repeated_interim_response",
-    /// The response's HTTP version differs from the request's.
+    /// The response's major HTTP version differs from the request's.
     VersionMismatch => "version_mismatch",
     // --- loss and truncation
     /// Bytes of the request missing from the capture.

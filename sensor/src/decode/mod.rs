@@ -381,7 +381,7 @@ mod tests {
 
     fn build_tcp(payload: &[u8]) -> Vec<u8> {
         let b = PacketBuilder::ethernet2([1; 6], [2; 6])
-            .single_vlan(10.into())
+            .single_vlan(etherparse::VlanId::try_new(10).unwrap())
             .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
             .tcp(40000, 80, 1000, 65535)
             .ack(77)
@@ -448,6 +448,52 @@ mod tests {
         }
         assert_eq!(got, vec![b"GET /fragmented HTTP/1.1\r\n\r\n".to_vec()]);
         assert_eq!(d.stats().defrag.reassembled, 1);
+    }
+
+    const LINKS: [LinkType; 11] = [
+        LinkType::Ethernet,
+        LinkType::LinuxSll,
+        LinkType::LinuxSll2,
+        LinkType::Raw,
+        LinkType::Ipv4,
+        LinkType::Ipv6,
+        LinkType::Null,
+        LinkType::Loop,
+        LinkType::Nflog,
+        LinkType::CiscoHdlc,
+        LinkType::Ppp,
+    ];
+
+    proptest::proptest! {
+        /// Arbitrary bytes as a frame of any link type: counted, never a panic.
+        #[test]
+        fn random_frames_never_panic(link in 0usize..LINKS.len(), data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let mut d = Decoder::new(DecodeConfig::default());
+            let pkt = Packet { ts: Timestamp::ZERO, wire_len: data.len() as u32, link: LINKS[link], data: &data };
+            d.decode(&pkt, &mut |_| {});
+            proptest::prop_assert_eq!(d.stats().frames, 1);
+        }
+
+        /// A real IPv6/TCP frame with options and a tunnel around it, cut at every length.
+        #[test]
+        fn ipv6_in_gre_truncations(cut in 0usize..200) {
+            let inner = PacketBuilder::ipv6([1; 16], [2; 16], 64)
+                .tcp(1234, 80, 5, 100)
+                .options(&[etherparse::TcpOptionElement::MaximumSegmentSize(1400), etherparse::TcpOptionElement::Noop])
+                .unwrap();
+            let mut ip6 = Vec::new();
+            inner.write(&mut ip6, b"GET / HTTP/1.1\r\n\r\n").unwrap();
+            let mut gre = vec![0x20, 0, 0x86, 0xdd, 0, 0, 0, 1];
+            gre.extend_from_slice(&ip6);
+            let mut f = Vec::new();
+            PacketBuilder::ethernet2([1; 6], [2; 6]).ipv4([1, 1, 1, 1], [2, 2, 2, 2], 64).write(&mut f, 47.into(), &gre).unwrap();
+            let cut = cut.min(f.len());
+            let (got, _) = decode_all(&f[..cut], f.len() as u32);
+            if cut == f.len() {
+                proptest::prop_assert_eq!(got.len(), 1);
+                proptest::prop_assert_eq!(got[0].1, 0);
+            }
+        }
     }
 
     #[test]

@@ -80,6 +80,8 @@ struct Flow {
     meta: PacketMeta,
     anomalies: AnomalySet,
     ended: [bool; 2],
+    /// Per side: its SYN was seen, so its stream is known from the start.
+    syn_seen: [bool; 2],
     closing_since: Option<Timestamp>,
     mem: usize,
     conflicts_seen: [u64; 2],
@@ -108,9 +110,11 @@ struct Emit<'a> {
     transactions: &'a mut u64,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn deliver(
     http: &mut Option<Box<HttpConn>>,
     parsing: &mut bool,
+    syn_seen: [bool; 2],
     conn: &ConnInfo<'_>,
     side: Side,
     ev: StreamEvent<'_>,
@@ -120,6 +124,7 @@ fn deliver(
         return;
     }
     let h = http.get_or_insert_with(|| Box::new(HttpConn::new()));
+    h.set_stream_starts(syn_seen);
     let sink = &mut *e.sink;
     let count = &mut *e.transactions;
     let mut emit = |tx| {
@@ -242,6 +247,7 @@ impl FlowTable {
                 meta: seg.meta,
                 anomalies: AnomalySet::default(),
                 ended: [false; 2],
+                syn_seen: [false; 2],
                 closing_since: None,
                 mem: 0,
                 conflicts_seen: [0; 2],
@@ -285,10 +291,11 @@ impl FlowTable {
         if event == TcpEvent::Opening && seg.flags.syn() {
             flow.orig = if seg.flags.ack() { peer } else { side };
         }
-        if seg.flags.syn() {
-            flow.half[s].on_syn(Seq(seg.seq));
+        if seg.flags.syn() && flow.half[s].on_syn(Seq(seg.seq)) && flow.half[s].next_offset() == 0 {
+            flow.syn_seen[s] = true;
         }
-        let Flow { http, parsing, half, uid, key, meta, anomalies, ended, conflicts_seen, .. } = flow;
+        let Flow { http, parsing, half, uid, key, meta, anomalies, ended, conflicts_seen, syn_seen, .. } = flow;
+        let syn_seen = *syn_seen;
         let conn = ConnInfo { uid, key, meta, anomalies };
         let (lo, hi) = half.split_at_mut(1);
         let (mine, theirs) = if s == 0 { (&mut lo[0], &mut hi[0]) } else { (&mut hi[0], &mut lo[0]) };
@@ -306,7 +313,7 @@ impl FlowTable {
                         Some(f) if ack_off == f + 1 => f,
                         _ => ack_off,
                     };
-                    theirs.flush_to(target, &mut |ev| deliver(http, parsing, &conn, peer, ev, e));
+                    theirs.flush_to(target, &mut |ev| deliver(http, parsing, syn_seen, &conn, peer, ev, e));
                 }
             }
         }
@@ -321,7 +328,7 @@ impl FlowTable {
                 seg.ts,
                 peer_ack,
                 cfg.max_buffered_per_stream,
-                &mut |ev| deliver(http, parsing, &conn, side, ev, e),
+                &mut |ev| deliver(http, parsing, syn_seen, &conn, side, ev, e),
             );
         }
         // Conflicting retransmissions are evasion-shaped: flag the message they hit.
@@ -401,10 +408,11 @@ impl FlowTable {
         }
         let ts = flow.last_ts;
         let mut e = Emit { now: ts, http_cfg: &self.http_cfg, hasher: &self.hasher, sink, transactions: &mut self.transactions };
+        let syn_seen = flow.syn_seen;
         let Flow { http, parsing, half, uid, key, meta, anomalies, .. } = &mut flow;
         let conn = ConnInfo { uid, key, meta, anomalies };
         for side in [Side::Lo, Side::Hi] {
-            half[side.index()].flush_all(&mut |ev| deliver(http, parsing, &conn, side, ev, &mut e));
+            half[side.index()].flush_all(&mut |ev| deliver(http, parsing, syn_seen, &conn, side, ev, &mut e));
         }
         if let Some(h) = http.as_mut() {
             let sink = &mut *e.sink;

@@ -244,12 +244,17 @@ impl BodyReader {
                 }
                 Progress { consumed: len, done: false, lost: false }
             }
-            State::Chunked(_) => {
-                // The gap swallowed chunk framing: the body cannot be followed further.
-                self.missing += len;
+            State::Chunked(chunk) => {
+                // The gap swallowed chunk framing: the body cannot be followed further. Only
+                // the rest of the current chunk is known to be body.
+                let body = match chunk {
+                    Chunk::Data { remaining } => *remaining,
+                    _ => 0,
+                };
+                self.missing += body;
                 self.decoder.gap();
                 self.state = State::Done;
-                Progress { consumed: len, done: false, lost: true }
+                Progress { consumed: body, done: false, lost: true }
             }
         }
     }
@@ -557,10 +562,18 @@ impl ContentDecoder {
         }
     }
 
-    /// Releases decoder state once the body is over.
+    /// Releases decoder state once the body is over. A compressed stream that had not
+    /// reached its end by then was cut short (or lies about its length): a decoding error.
     pub fn finish(&mut self) {
-        if !matches!(self.engine, Engine::Identity | Engine::Unknown) {
-            self.engine = Engine::Stopped;
+        match self.engine {
+            Engine::Identity | Engine::Unknown | Engine::Stopped => {}
+            Engine::GzipHeader(ref b) | Engine::DeflateSniff(ref b) if b.is_empty() => self.engine = Engine::Stopped,
+            _ => {
+                if self.status == DecodeStatus::Ok {
+                    self.status = DecodeStatus::Failed;
+                }
+                self.engine = Engine::Stopped;
+            }
         }
         self.scratch = Vec::new();
     }
@@ -715,6 +728,20 @@ mod tests {
         let mut a = AnomalySet::default();
         d.anomalies(&mut a);
         assert!(a.contains(Anomaly::DecompressionLimit));
+    }
+
+    #[test]
+    fn cut_short_stream_is_an_error_empty_body_is_not() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&b"some text ".repeat(100)).unwrap();
+        let gz = gz.finish().unwrap();
+        let mut d = ContentDecoder::new(Coding::Gzip, 1 << 20, 0);
+        d.feed(&gz[..gz.len() / 2]);
+        d.finish();
+        assert_eq!(d.status, DecodeStatus::Failed);
+        let mut d = ContentDecoder::new(Coding::Gzip, 1 << 20, 0);
+        d.finish();
+        assert_eq!(d.status, DecodeStatus::Ok);
     }
 
     #[test]

@@ -20,7 +20,8 @@ use super::body::{BodyReader, ContentDecoder, Framing};
 use super::message::{request_info, response_info, RequestInfo, ResponseInfo};
 use super::parse::{
     find_request_start, find_status_start, head_end, head_end_resume, is_tchar, line_end, parse_headers,
-    parse_request_line, parse_status_line, probe_request, probe_status, strict_request, Probe, RawHeader,
+    is_known_method, parse_request_line, parse_status_line, probe_request, probe_status, strict_request, Probe,
+    RawHeader,
 };
 use super::websocket::Deframer;
 use super::{HttpTransaction, Part};
@@ -191,6 +192,8 @@ pub struct HttpConn {
     /// After a WebSocket upgrade: the frame decoders, and how many payload bytes each
     /// direction has produced (the offsets of the tunneled streams).
     ws: Option<Box<([Deframer; 2], [u64; 2])>>,
+    /// Per side: offset 0 is the true start of the stream (its SYN was seen).
+    starts_known: [bool; 2],
 }
 
 impl Default for HttpConn {
@@ -207,6 +210,34 @@ enum HeadEnd {
     Found(usize),
     /// Not yet; resume the search here next time.
     Need(usize),
+    /// Not a request line after all (see [`plausible_first_request`]).
+    Reject,
+}
+
+/// Whether a line can start the first request of a direction. Later requests on an HTTP
+/// connection may use any method token, as Zeek accepts; the first one, which also decides
+/// that a connection is HTTP at all, needs a version or a known method, so that prose in a
+/// body picked up midstream ("rest of the upload") is not taken for a request.
+fn plausible_first_request(line: &[u8]) -> bool {
+    let mut scratch = AnomalySet::default();
+    parse_request_line(line, &mut scratch).is_some_and(|rl| rl.version.is_some() || is_known_method(rl.method))
+}
+
+/// [`probe_request`] for the first bytes of a direction whose role is unknown.
+fn probe_first_request(d: &[u8]) -> Probe {
+    match probe_request(d) {
+        Probe::No => Probe::No,
+        p => match line_end(d) {
+            Some((end, _)) => {
+                if plausible_first_request(&d[..end]) { Probe::Yes } else { Probe::No }
+            }
+            None if d.len() > RESYNC_CARRY => Probe::No,
+            None => {
+                let m = d.iter().take_while(|b| is_tchar(**b)).count();
+                if p == Probe::Yes && is_known_method(&d[..m]) { Probe::Yes } else { Probe::NeedMore }
+            }
+        },
+    }
 }
 
 /// After a request line without a version: `Some(true)` when a header line comes before
@@ -229,7 +260,13 @@ fn headers_follow(mut rest: &[u8]) -> Option<bool> {
 
 impl HttpConn {
     pub fn new() -> HttpConn {
-        HttpConn { dirs: [Dir::new(), Dir::new()], txs: VecDeque::new(), next_depth: 1, client: None, ws: None }
+        HttpConn { dirs: [Dir::new(), Dir::new()], txs: VecDeque::new(), next_depth: 1, client: None, ws: None, starts_known: [false; 2] }
+    }
+
+    /// Tells which streams were seen from their SYN, so their first bytes are known to be
+    /// the start of the conversation rather than a midstream pickup.
+    pub fn set_stream_starts(&mut self, known: [bool; 2]) {
+        self.starts_known = known;
     }
 
     /// The side that sends requests, once known.
@@ -355,7 +392,7 @@ impl HttpConn {
                 let p = body.gap(len);
                 if let Some(tx) = depth.and_then(|dp| self.tx_mut(dp)) {
                     tx.anomalies.insert(gap_anomaly);
-                    tx.missed += p.consumed;
+                    tx.missed += if p.lost { len } else { p.consumed };
                     if kind == GapKind::Snaplen {
                         tx.snaplen = true;
                     }
@@ -429,7 +466,9 @@ impl HttpConn {
             d.st = St::Off;
             return;
         }
-        let decided = match (probe_request(b), probe_status(b)) {
+        let at_start = self.starts_known[s] && d.probe_off == 0;
+        let req_probe = if at_start { probe_request(b) } else { probe_first_request(b) };
+        let decided = match (req_probe, probe_status(b)) {
             (Probe::Yes, _) => Some(Role::Client),
             (_, Probe::Yes) => Some(Role::Server),
             (Probe::NeedMore, _) | (_, Probe::NeedMore) => None,
@@ -496,7 +535,7 @@ impl HttpConn {
                 St::Head => self.head(side, off, d, ts, ctx),
                 St::Body => self.body(side, off, d, ts, ctx),
                 St::SkipHead => self.skip_head(side, d),
-                St::Resync => self.resync(side, off, d, ts),
+                St::Resync => self.resync(side, off, d, ts, ack),
                 St::Hold => {
                     let dir = &mut self.dirs[s];
                     if dir.buf.is_empty() {
@@ -565,11 +604,14 @@ impl HttpConn {
     /// Where the head in `b` ends. Requests without a version end at their line (HTTP/0.9)
     /// unless header lines follow. `scan` is where an earlier call left off, so a head that
     /// arrives a byte at a time costs linear time.
-    fn find_head_end(role: Role, b: &[u8], scan: usize) -> HeadEnd {
+    fn find_head_end(role: Role, b: &[u8], scan: usize, first: bool) -> HeadEnd {
         let mut from = scan;
         if role == Role::Client && scan == 0 {
             let Some((end, next)) = line_end(b) else { return HeadEnd::Need(0) };
             let line = &b[..end];
+            if first && !plausible_first_request(line) {
+                return HeadEnd::Reject;
+            }
             let has_version = memchr::memmem::find(line, b" HTTP/").is_some() || memchr::memmem::find(line, b"\tHTTP/").is_some();
             if !has_version && probe_request(line) == Probe::Yes {
                 // HTTP/0.9 ends at its line, unless header lines follow before a blank
@@ -599,13 +641,20 @@ impl HttpConn {
     fn head(&mut self, side: Side, off: u64, d: &[u8], ts: Timestamp, ctx: &mut HttpCtx<'_>) -> usize {
         let s = side.index();
         let role = self.dirs[s].role;
+        // Midstream, the first request must look like one beyond doubt.
+        let first = self.dirs[s].messages == 0 && !(self.starts_known[s] && self.dirs[s].msg_off == 0);
         let max = ctx.cfg.max_head_bytes;
         if self.dirs[s].buf.is_empty() {
-            if let HeadEnd::Found(e) = Self::find_head_end(role, d, 0) {
-                if e <= max {
+            match Self::find_head_end(role, d, 0, first) {
+                HeadEnd::Found(e) if e <= max => {
                     self.handle_head(side, &d[..e], false, off + e as u64, ts, ctx);
                     return e;
                 }
+                HeadEnd::Reject => {
+                    self.reject_head(side);
+                    return 0;
+                }
+                _ => {}
             }
         }
         let dir = &mut self.dirs[s];
@@ -613,8 +662,17 @@ impl HttpConn {
         let room = (max + 1).saturating_sub(prev);
         let take = d.len().min(room);
         dir.buf.extend_from_slice(&d[..take]);
-        match Self::find_head_end(role, &dir.buf, dir.scan) {
-            HeadEnd::Found(e) if e <= max => {
+        match Self::find_head_end(role, &dir.buf, dir.scan, first) {
+            HeadEnd::Reject => {
+                // Bytes held so far were no request: hand them to resync, then `d`.
+                dir.buf.truncate(prev);
+                let held = std::mem::take(&mut dir.buf);
+                let held_off = dir.msg_off;
+                self.reject_head(side);
+                self.run(side, held_off, &held, ts, None, ctx);
+                0
+            }
+            HeadEnd::Found(e) if e <= max && e >= prev => {
                 let used = e - prev;
                 dir.buf.truncate(e);
                 let buf = std::mem::take(&mut dir.buf);
@@ -623,6 +681,17 @@ impl HttpConn {
                 dir.buf = buf;
                 dir.buf.clear();
                 used
+            }
+            HeadEnd::Found(e) if e <= max => {
+                // The head ended inside bytes held from before (an HTTP/0.9 line whose end
+                // only the next bytes revealed): the rest of those bytes come next, then `d`.
+                dir.buf.truncate(prev);
+                let mut head = std::mem::take(&mut dir.buf);
+                let rest = head.split_off(e);
+                let rest_off = off - (prev - e) as u64;
+                self.handle_head(side, &head, false, rest_off, ts, ctx);
+                self.run(side, rest_off, &rest, ts, None, ctx);
+                0
             }
             _ if dir.buf.len() > max => {
                 // Over the bound: parse what fits, skip the rest of the head, then read the
@@ -645,6 +714,15 @@ impl HttpConn {
                 take
             }
         }
+    }
+
+    /// What looked like the start of a first request is not one.
+    fn reject_head(&mut self, side: Side) {
+        let dir = &mut self.dirs[side.index()];
+        dir.pending.insert(Anomaly::DataBeforeRequest);
+        dir.st = St::Resync;
+        dir.resynced = true;
+        dir.scan = 0;
     }
 
     /// A complete (or over-long) head: make or pair the transaction and pick the framing.
@@ -764,11 +842,12 @@ impl HttpConn {
             self.dirs[s].st = St::Idle;
             return;
         }
-        if let (Some(rv), Some(req)) = (Some(info.version.as_str()), tx.req.as_ref()) {
-            if let Some(qv) = req.version.as_deref() {
-                if qv != rv && qv.len() == 3 && rv.len() == 3 {
-                    tx.anomalies.insert(Anomaly::VersionMismatch);
-                }
+        // A 1.1 server answering a 1.0 request with "HTTP/1.1" is normal (RFC 9110 §6.2);
+        // a different major version is not.
+        if let Some(qv) = tx.req.as_ref().and_then(|r| r.version.as_deref()) {
+            let major = |v: &str| v.split('.').next().map(str::to_owned);
+            if major(qv) != major(&info.version) {
+                tx.anomalies.insert(Anomaly::VersionMismatch);
             }
         }
         let tunnel = code == 101 || (tx.req.as_ref().is_some_and(|r| r.is_connect()) && (200..300).contains(&code));
@@ -949,7 +1028,7 @@ impl HttpConn {
         }
     }
 
-    fn resync(&mut self, side: Side, off: u64, d: &[u8], ts: Timestamp) -> usize {
+    fn resync(&mut self, side: Side, off: u64, d: &[u8], ts: Timestamp, ack: Option<u64>) -> usize {
         let dir = &mut self.dirs[side.index()];
         let client = dir.role == Role::Client;
         let find = |b: &[u8]| if client { find_request_start(b, 0) } else { find_status_start(b, 0) };
@@ -970,7 +1049,7 @@ impl HttpConn {
                 dir.scan = 0;
                 dir.msg_off = off.saturating_sub(had as u64);
                 dir.msg_ts = ts;
-                dir.msg_ack = None;
+                dir.msg_ack = ack;
                 return nl + 1;
             }
             dir.buf = Vec::new();
@@ -1089,7 +1168,13 @@ impl HttpConn {
         if dir.st != St::Head || dir.buf.is_empty() {
             return None;
         }
-        let buf = std::mem::take(&mut dir.buf);
+        let mut buf = std::mem::take(&mut dir.buf);
+        // An unfinished last header line is not evidence of anything; keep whole lines.
+        if let Some(nl) = memchr::memrchr(b'\n', &buf) {
+            if line_end(&buf).is_some_and(|(_, first_next)| first_next <= nl + 1) {
+                buf.truncate(nl + 1);
+            }
+        }
         let end = dir.msg_off + buf.len() as u64;
         let before = self.next_depth;
         self.handle_head(side, &buf, false, end, ts, ctx);

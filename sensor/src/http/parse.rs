@@ -448,8 +448,8 @@ mod tests {
 
     #[test]
     fn heads_end_on_crlf_or_lf() {
-        assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nrest", 0), Some(25));
-        assert_eq!(head_end(b"GET / HTTP/1.1\nA: b\n\nrest", 0), Some(22));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nrest", 0), Some(24));
+        assert_eq!(head_end(b"GET / HTTP/1.1\nA: b\n\nrest", 0), Some(21));
         assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n", 0), None);
     }
 
