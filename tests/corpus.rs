@@ -215,6 +215,7 @@ fn agreement_with_zeek_and_suricata() {
     );
     let _ = writeln!(head, "  crashes {}", crashes.len());
     let full = format!("{head}\n{report}");
+    let _ = std::fs::create_dir_all(root().join("target"));
     let _ = std::fs::write(root().join("target/corpus-report.txt"), &full);
     println!("{full}");
 

@@ -156,6 +156,12 @@ impl AnomalySet {
         }
     }
 
+    pub fn remove(&mut self, a: Anomaly) {
+        if let Ok(at) = self.0.binary_search(&a) {
+            self.0.remove(at);
+        }
+    }
+
     pub fn contains(&self, a: Anomaly) -> bool {
         self.0.binary_search(&a).is_ok()
     }

@@ -57,7 +57,7 @@ mod tests {
     fn display_and_float() {
         let t = Timestamp::from_parts(1_258_567_191, 405_770_000);
         assert_eq!(t.to_string(), "1258567191.405770");
-        assert!((t.as_secs_f64() - 1_258_567_191.40577).abs() < 1e-6);
+        assert!((t.as_secs_f64() - 1_258_567_191.405_77).abs() < 1e-6);
         assert_eq!(Timestamp::from_parts(2, 0).secs_since(Timestamp::from_parts(1, 500_000_000)), 0.5);
     }
 

@@ -4,7 +4,9 @@
 
 use proptest::prelude::*;
 use sensor::config::{FlowConfig, HttpConfig};
-use sensor::decode::{PacketMeta, TcpFlags, TcpSegment};
+mod support;
+
+use sensor::decode::TcpFlags;
 use sensor::flow::FlowTable;
 use sensor::hash::CredentialHasher;
 use sensor::{ApiCall, Timestamp};
@@ -70,20 +72,7 @@ fn feed(order: &[Seg], c_len: usize, s_len: usize) -> Vec<serde_json::Value> {
     let mut send = |table: &mut FlowTable, client: bool, seq: u32, ack: u32, flags: u8, payload: &[u8], sink: &mut dyn FnMut(ApiCall)| {
         n += 1;
         let (src, dst, sp, dp) = if client { (CLIENT, SERVER, 40000, 80) } else { (SERVER, CLIENT, 80, 40000) };
-        let seg = TcpSegment {
-            ts: Timestamp::from_parts(1_700_000_000, n * 1000),
-            src,
-            dst,
-            src_port: sp,
-            dst_port: dp,
-            seq,
-            ack,
-            flags: TcpFlags(flags),
-            window: 65535,
-            payload,
-            missing: 0,
-            meta: PacketMeta::default(),
-        };
+        let seg = support::segment(Timestamp::from_parts(1_700_000_000, n * 1000), (src, sp), (dst, dp), seq, ack, flags, payload);
         table.process(&seg, sink);
     };
     send(&mut table, true, CISN, 0, TcpFlags::SYN, &[], &mut sink);

@@ -162,9 +162,12 @@ fn lcg(seed: u64) -> impl FnMut() -> u64 {
     }
 }
 
+/// Cut points for a data step of `len` bytes, the `step`-th of its script.
+type Splitter = Box<dyn Fn(usize, usize) -> Vec<usize>>;
+
 /// The segmentations every script is run under.
-fn segmentations() -> Vec<(String, Box<dyn Fn(usize, usize) -> Vec<usize>>)> {
-    let mut v: Vec<(String, Box<dyn Fn(usize, usize) -> Vec<usize>>)> = vec![
+fn segmentations() -> Vec<(String, Splitter)> {
+    let mut v: Vec<(String, Splitter)> = vec![
         ("whole".into(), Box::new(|_, _| vec![])),
         ("bytes".into(), Box::new(|len, _| (1..len).collect())),
     ];

@@ -64,8 +64,10 @@ impl PacketSource for FileSource {
         match self.cap.next_packet() {
             Ok(p) => {
                 self.packets += 1;
-                // Opened with nanosecond precision: tv_usec holds nanoseconds.
-                let ts = Timestamp::from_parts(p.header.ts.tv_sec as i64, p.header.ts.tv_usec as i64);
+                // Opened with nanosecond precision: tv_usec holds nanoseconds. time_t and
+                // suseconds_t are 32-bit on some targets, hence the conversions.
+                #[allow(clippy::useless_conversion)]
+                let ts = Timestamp::from_parts(i64::from(p.header.ts.tv_sec), i64::from(p.header.ts.tv_usec));
                 Ok(Some(Packet { ts, wire_len: p.header.len, link: self.link, data: p.data }))
             }
             Err(pcap::Error::NoMorePackets) => {

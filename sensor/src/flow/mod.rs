@@ -212,7 +212,7 @@ impl FlowTable {
                 Some(f) => {
                     matches!(f.tcp, TcpState::Closed | TcpState::Reset)
                         || (f.half[side.index()].started()
-                            && f.half[side.index()].offset_of(Seq(seg.seq).add(1)).is_none_or(|o| o > 0)
+                            && f.half[side.index()].offset_of(Seq(seg.seq).wrapping_add(1)).is_none_or(|o| o > 0)
                             && f.half[side.index()].next_offset() > 0)
                 }
                 None => false,
@@ -319,7 +319,7 @@ impl FlowTable {
         }
         if *parsing && (has_data || seg.flags.fin()) {
             // Data on a SYN (TCP Fast Open) starts after the SYN's own sequence number.
-            let seq = if seg.flags.syn() { Seq(seg.seq).add(1) } else { Seq(seg.seq) };
+            let seq = if seg.flags.syn() { Seq(seg.seq).wrapping_add(1) } else { Seq(seg.seq) };
             mine.push(
                 seq,
                 seg.payload,

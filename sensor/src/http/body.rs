@@ -11,6 +11,39 @@ use super::parse::{line_end, parse_chunk_size, trim};
 use crate::anomaly::{Anomaly, AnomalySet};
 use brotli_decompressor::{BrotliDecompressStream, BrotliResult, BrotliState, StandardAlloc};
 use flate2::{Decompress, FlushDecompress, Status};
+use std::cell::RefCell;
+
+thread_local! {
+    /// Output space for decoders. Decoding is synchronous, so one buffer per thread serves
+    /// every body; output is counted and sampled, never kept.
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; 32 << 10]);
+    /// Inflate states waiting for reuse: building one costs far more than resetting it, and
+    /// a busy sensor starts one per compressed body. Boxed so they move between this pool
+    /// and decoders without copying the state.
+    #[allow(clippy::vec_box)]
+    static INFLATERS: RefCell<Vec<Box<Decompress>>> = const { RefCell::new(Vec::new()) };
+}
+
+const INFLATER_POOL: usize = 64;
+
+fn take_inflater(zlib: bool) -> Box<Decompress> {
+    match INFLATERS.with(|p| p.borrow_mut().pop()) {
+        Some(mut d) => {
+            d.reset(zlib);
+            d
+        }
+        None => Box::new(Decompress::new(zlib)),
+    }
+}
+
+fn give_inflater(d: Box<Decompress>) {
+    INFLATERS.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < INFLATER_POOL {
+            p.push(d);
+        }
+    });
+}
 
 /// How a message body is delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -357,7 +390,12 @@ pub struct ContentDecoder {
     pub status: DecodeStatus,
     sample: Vec<u8>,
     sample_cap: usize,
-    scratch: Vec<u8>,
+}
+
+impl Drop for ContentDecoder {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 impl ContentDecoder {
@@ -375,7 +413,7 @@ impl ContentDecoder {
                 Engine::Brotli(Box::new(st))
             }
         };
-        ContentDecoder { engine, coding, decoded: 0, cap, status: DecodeStatus::Ok, sample: Vec::new(), sample_cap, scratch: Vec::new() }
+        ContentDecoder { engine, coding, decoded: 0, cap, status: DecodeStatus::Ok, sample: Vec::new(), sample_cap }
     }
 
     pub fn coding(&self) -> Coding {
@@ -393,7 +431,6 @@ impl ContentDecoder {
 
     fn held_bytes(&self) -> usize {
         self.sample.capacity()
-            + self.scratch.capacity()
             + match &self.engine {
                 Engine::Inflate(_) => 48 << 10,
                 Engine::Brotli(_) => 64 << 10,
@@ -412,10 +449,17 @@ impl ContentDecoder {
         self.decoded += n as u64;
         if n < out.len() || self.decoded >= self.cap {
             self.status = DecodeStatus::Capped;
-            self.engine = Engine::Stopped;
+            self.stop();
             return false;
         }
         true
+    }
+
+    /// No more decoding: hand pooled state back.
+    fn stop(&mut self) {
+        if let Engine::Inflate(d) = std::mem::replace(&mut self.engine, Engine::Stopped) {
+            give_inflater(d);
+        }
     }
 
     /// Feeds body bytes (after de-chunking).
@@ -437,7 +481,7 @@ impl ContentDecoder {
                         GzipHeader::Complete(n) => {
                             let from_input = n.saturating_sub(before);
                             input = input.get(from_input..).unwrap_or(&[]);
-                            self.engine = Engine::Inflate(Box::new(Decompress::new(false)));
+                            self.engine = Engine::Inflate(take_inflater(false));
                         }
                         GzipHeader::NeedMore if buf.len() < 4096 => return,
                         _ => {
@@ -456,7 +500,7 @@ impl ContentDecoder {
                     // raw deflate despite the name; accept both as browsers do.
                     let zlib = cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0;
                     let sniffed = [cmf, flg];
-                    self.engine = Engine::Inflate(Box::new(Decompress::new(zlib)));
+                    self.engine = Engine::Inflate(take_inflater(zlib));
                     self.inflate(&sniffed);
                 }
                 Engine::Inflate(_) => {
@@ -475,78 +519,73 @@ impl ContentDecoder {
     }
 
     fn inflate(&mut self, mut input: &[u8]) {
-        if self.scratch.len() < 16 << 10 {
-            self.scratch.resize(16 << 10, 0);
-        }
-        let mut scratch = std::mem::take(&mut self.scratch);
-        while !input.is_empty() {
-            let Engine::Inflate(z) = &mut self.engine else { break };
-            let (in0, out0) = (z.total_in(), z.total_out());
-            let res = z.decompress(input, &mut scratch, FlushDecompress::None);
-            let used = (z.total_in() - in0) as usize;
-            let produced = (z.total_out() - out0) as usize;
-            input = input.get(used..).unwrap_or(&[]);
-            if produced > 0 && !self.emit(&scratch[..produced]) {
-                break;
-            }
-            match res {
-                Ok(Status::StreamEnd) => {
-                    // Trailer and any further gzip member are not decoded.
-                    self.engine = Engine::Stopped;
+        SCRATCH.with(|cell| {
+            let mut scratch = cell.borrow_mut();
+            while !input.is_empty() {
+                let Engine::Inflate(z) = &mut self.engine else { break };
+                let (in0, out0) = (z.total_in(), z.total_out());
+                let res = z.decompress(input, &mut scratch, FlushDecompress::None);
+                let used = (z.total_in() - in0) as usize;
+                let produced = (z.total_out() - out0) as usize;
+                input = input.get(used..).unwrap_or(&[]);
+                if produced > 0 && !self.emit(&scratch[..produced]) {
                     break;
                 }
-                Ok(_) if used == 0 && produced == 0 => break,
-                Ok(_) => {}
-                Err(_) => {
-                    self.status = DecodeStatus::Failed;
-                    self.engine = Engine::Stopped;
-                    break;
+                match res {
+                    Ok(Status::StreamEnd) => {
+                        // Trailer and any further gzip member are not decoded.
+                        self.stop();
+                        break;
+                    }
+                    Ok(_) if used == 0 && produced == 0 => break,
+                    Ok(_) => {}
+                    Err(_) => {
+                        self.status = DecodeStatus::Failed;
+                        self.stop();
+                        break;
+                    }
                 }
             }
-        }
-        self.scratch = scratch;
+        });
     }
 
     fn brotli(&mut self, input: &[u8]) {
-        if self.scratch.len() < 16 << 10 {
-            self.scratch.resize(16 << 10, 0);
-        }
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let mut avail_in = input.len();
-        let mut in_off = 0usize;
-        loop {
-            let Engine::Brotli(st) = &mut self.engine else { break };
-            let mut avail_out = scratch.len();
-            let mut out_off = 0usize;
-            let mut total = 0usize;
-            let res = BrotliDecompressStream(
-                &mut avail_in,
-                &mut in_off,
-                input,
-                &mut avail_out,
-                &mut out_off,
-                &mut scratch,
-                &mut total,
-                st,
-            );
-            if out_off > 0 && !self.emit(&scratch[..out_off]) {
-                break;
-            }
-            match res {
-                BrotliResult::NeedsMoreOutput => continue,
-                BrotliResult::NeedsMoreInput => break,
-                BrotliResult::ResultSuccess => {
-                    self.engine = Engine::Stopped;
+        SCRATCH.with(|cell| {
+            let mut scratch = cell.borrow_mut();
+            let mut avail_in = input.len();
+            let mut in_off = 0usize;
+            while let Engine::Brotli(st) = &mut self.engine {
+                let mut avail_out = scratch.len();
+                let mut out_off = 0usize;
+                let mut total = 0usize;
+                let res = BrotliDecompressStream(
+                    &mut avail_in,
+                    &mut in_off,
+                    input,
+                    &mut avail_out,
+                    &mut out_off,
+                    &mut scratch,
+                    &mut total,
+                    st,
+                );
+                if out_off > 0 && !self.emit(&scratch[..out_off]) {
                     break;
                 }
-                BrotliResult::ResultFailure => {
-                    self.status = DecodeStatus::Failed;
-                    self.engine = Engine::Stopped;
-                    break;
+                match res {
+                    BrotliResult::NeedsMoreOutput => continue,
+                    BrotliResult::NeedsMoreInput => break,
+                    BrotliResult::ResultSuccess => {
+                        self.engine = Engine::Stopped;
+                        break;
+                    }
+                    BrotliResult::ResultFailure => {
+                        self.status = DecodeStatus::Failed;
+                        self.engine = Engine::Stopped;
+                        break;
+                    }
                 }
             }
-        }
-        self.scratch = scratch;
+        });
     }
 
     /// Bytes of the encoded body were lost: a compressed stream cannot continue past them.
@@ -557,7 +596,7 @@ impl ContentDecoder {
                 if self.status == DecodeStatus::Ok {
                     self.status = DecodeStatus::Interrupted;
                 }
-                self.engine = Engine::Stopped;
+                self.stop();
             }
         }
     }
@@ -572,10 +611,9 @@ impl ContentDecoder {
                 if self.status == DecodeStatus::Ok {
                     self.status = DecodeStatus::Failed;
                 }
-                self.engine = Engine::Stopped;
+                self.stop();
             }
         }
-        self.scratch = Vec::new();
     }
 
     /// Anomalies this decoder's outcome implies.

@@ -354,7 +354,13 @@ impl HttpConn {
             Role::Client | Role::Server => {}
         }
         let role = d.role;
-        let gap_anomaly = if role == Role::Client { Anomaly::GapInRequest } else { Anomaly::GapInResponse };
+        // Bytes the snaplen cut were captured on the wire, just not stored: the exchange is
+        // truncated, not lost.
+        let gap_anomaly = match (kind, role) {
+            (GapKind::Snaplen, _) => Anomaly::SnaplenTruncated,
+            (GapKind::Lost, Role::Client) => Anomaly::GapInRequest,
+            (GapKind::Lost, _) => Anomaly::GapInResponse,
+        };
         match d.st {
             St::Off | St::Tunnel | St::Hold => {}
             St::Idle | St::Resync | St::SkipHead => {
@@ -1182,7 +1188,14 @@ impl HttpConn {
         d.buf = buf;
         d.buf.clear();
         match d.role {
-            Role::Client => (self.next_depth > before).then(|| self.next_depth - 1),
+            Role::Client => {
+                let depth = (self.next_depth > before).then(|| self.next_depth - 1)?;
+                // The Host header may simply be past the cut.
+                if let Some(tx) = self.tx_mut(depth) {
+                    tx.anomalies.remove(Anomaly::MissingHost);
+                }
+                Some(depth)
+            }
             _ => self.txs.iter().rev().find(|t| t.rsp_part != Part::Absent).map(|t| t.depth),
         }
     }

@@ -22,7 +22,7 @@ use std::hash::BuildHasher;
 pub struct Seq(pub u32);
 
 impl Seq {
-    pub fn add(self, n: u32) -> Seq {
+    pub fn wrapping_add(self, n: u32) -> Seq {
         Seq(self.0.wrapping_add(n))
     }
 
@@ -172,7 +172,7 @@ impl HalfStream {
     /// already started from a different ISN (the caller decides whether that is a new
     /// connection).
     pub fn on_syn(&mut self, isn: Seq) -> bool {
-        let start = isn.add(1);
+        let start = isn.wrapping_add(1);
         match self.base {
             Some(b) if b == start => true,
             // A SYN retransmitted with a new ISN before any data: follow the latest.
@@ -191,7 +191,7 @@ impl HalfStream {
     /// The stream offset of a sequence number, if it is within reach of the stream.
     pub fn offset_of(&self, seq: Seq) -> Option<u64> {
         let base = self.base?;
-        let here = base.add(self.next as u32);
+        let here = base.wrapping_add(self.next as u32);
         let off = self.next as i64 + seq.distance(here);
         u64::try_from(off).ok()
     }

@@ -169,7 +169,7 @@ proptest! {
             let start = start % len;
             let end = (start + l).min(len);
             covered[start..end].iter_mut().for_each(|c| *c = true);
-            let seq = Seq(isn).add(1).add(start as u32);
+            let seq = Seq(isn).wrapping_add(1).wrapping_add(start as u32);
             out.take(&mut h, |h, cb| h.push(seq, &stream[start..end], 0, false, Timestamp::ZERO, None, bound, cb));
             prop_assert!(h.buffered() <= bound.max(60));
         }
