@@ -1,5 +1,5 @@
 //! Every bound and knob of the packet path in one place, passed down explicitly (no globals).
-//! The defaults are what `apitap replay` uses; docs/configuration.md lists them.
+//! The defaults are what `apitap replay` uses; docs/ARCHITECTURE.md lists the bounds.
 
 /// Configuration of the whole sensor.
 #[derive(Clone, Debug)]

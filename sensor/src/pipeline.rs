@@ -106,6 +106,14 @@ impl Pipeline {
             }
         }
         let summary = self.finish(sink);
+        tracing::info!(
+            packets = summary.packets,
+            flows = summary.flows.flows,
+            transactions = summary.transactions,
+            peak_memory = summary.flows.peak_memory,
+            evicted = summary.flows.evicted_memory + summary.flows.evicted_flow_limit,
+            "replay finished"
+        );
         RunOutcome { summary, error }
     }
 

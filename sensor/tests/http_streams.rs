@@ -292,7 +292,7 @@ mod soup {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
         #[test]
         fn never_panics(ops in prop::collection::vec(op(), 1..30)) {
             let cfg = HttpConfig { max_pending: 8, max_head_bytes: 256, body_sample: 4, ..HttpConfig::default() };

@@ -16,7 +16,7 @@ pub mod tunnel;
 use crate::capture::Packet;
 use crate::config::DecodeConfig;
 use crate::time::Timestamp;
-use bytes::{be16, be32, tail, u8_at};
+use bytes::{be16, be32, tail};
 use defrag::{DefragStats, Defragmenter, FragKey, FragOutcome};
 use etherparse::{Ipv6ExtensionSlice, LaxIpSlice};
 use link::{LinkStop, Next};
@@ -368,11 +368,6 @@ impl Decoder {
     }
 }
 
-/// Reads the IP version nibble; used by callers that sniff raw payloads.
-pub fn ip_version(d: &[u8]) -> Option<u8> {
-    u8_at(d, 0).map(|b| b >> 4)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,6 +489,39 @@ mod tests {
                 proptest::prop_assert_eq!(got[0].1, 0);
             }
         }
+    }
+
+    #[test]
+    fn ipv6_fragments_are_reassembled() {
+        // An IPv6/TCP packet split after 16 transport bytes with a Fragment header.
+        let b = PacketBuilder::ethernet2([1; 6], [2; 6]).ipv6([1; 16], [2; 16], 64).tcp(5555, 80, 9, 100);
+        let mut full = Vec::new();
+        b.write(&mut full, b"GET /v6-fragmented HTTP/1.1\r\n\r\n").unwrap();
+        let (eth, rest) = full.split_at(14);
+        let (ip6, transport) = rest.split_at(40);
+        let frag = |off: usize, more: bool, data: &[u8]| {
+            let mut h = ip6.to_vec();
+            h[4..6].copy_from_slice(&((8 + data.len()) as u16).to_be_bytes());
+            h[6] = 44; // next header: Fragment
+            let fo = ((off / 8) as u16) << 3 | u16::from(more);
+            let mut f = eth.to_vec();
+            f.extend_from_slice(&h);
+            f.extend_from_slice(&[6, 0]);
+            f.extend_from_slice(&fo.to_be_bytes());
+            f.extend_from_slice(&0xabcd_u32.to_be_bytes());
+            f.extend_from_slice(data);
+            f
+        };
+        let first = frag(0, true, &transport[..16]);
+        let second = frag(16, false, &transport[16..]);
+        let mut d = Decoder::new(DecodeConfig::default());
+        let mut got = Vec::new();
+        for f in [&second, &first] {
+            let pkt = Packet { ts: Timestamp::ZERO, wire_len: f.len() as u32, link: LinkType::Ethernet, data: f };
+            d.decode(&pkt, &mut |s| got.push((s.payload.to_vec(), s.dst_port)));
+        }
+        assert_eq!(got, vec![(b"GET /v6-fragmented HTTP/1.1\r\n\r\n".to_vec(), 80)]);
+        assert_eq!(d.stats().defrag.reassembled, 1);
     }
 
     #[test]

@@ -405,6 +405,7 @@ impl FlowTable {
         }
         if reason == FinishReason::Evicted {
             flow.anomalies.insert(Anomaly::FlowEvicted);
+            tracing::debug!(uid = %flow.uid, held = flow.mem, table = self.mem, "flow evicted under its bounds");
         }
         let ts = flow.last_ts;
         let mut e = Emit { now: ts, http_cfg: &self.http_cfg, hasher: &self.hasher, sink, transactions: &mut self.transactions };
