@@ -138,6 +138,11 @@ fn deliver(
     }
     if h.is_off() {
         *parsing = false;
+        // Not HTTP (TLS, SSH...) and nothing left to write: free the state now rather than
+        // when the connection ends.
+        if h.is_idle() {
+            *http = None;
+        }
     }
 }
 

@@ -279,6 +279,11 @@ impl HttpConn {
         self.dirs.iter().all(|d| d.st == St::Off)
     }
 
+    /// True when no transaction is waiting to be written.
+    pub fn is_idle(&self) -> bool {
+        self.txs.is_empty()
+    }
+
     /// Bytes held (head buffers, body decoders, queued transactions), for memory accounting.
     pub fn held_bytes(&self) -> usize {
         let dirs: usize = self
@@ -694,7 +699,7 @@ impl HttpConn {
                 dir.buf.truncate(prev);
                 let mut head = std::mem::take(&mut dir.buf);
                 let rest = head.split_off(e);
-                let rest_off = off - (prev - e) as u64;
+                let rest_off = dir.msg_off.saturating_add(e as u64);
                 self.handle_head(side, &head, false, rest_off, ts, ctx);
                 self.run(side, rest_off, &rest, ts, None, ctx);
                 0
@@ -1158,8 +1163,14 @@ impl HttpConn {
 
     /// The server is talking while the client's head is still incomplete: the request is
     /// whatever the client sent (HTTP/0.9 lines, heads without a blank line).
+    ///
+    /// Only when every earlier request has its response: otherwise the server is answering
+    /// one of those, and the partial head is just a pipelined request still arriving.
     fn settle_client_head(&mut self, ctx: &mut HttpCtx<'_>) {
         let Some(c) = self.client else { return };
+        if self.next_awaiting().is_some() || self.dirs[c.opposite().index()].st != St::Idle {
+            return;
+        }
         let d = &self.dirs[c.index()];
         if d.st == St::Head && line_end(&d.buf).is_some() {
             let ts = d.msg_ts;
@@ -1251,7 +1262,7 @@ impl HttpConn {
 
     fn push_tx(&mut self, tx: Tx, ctx: &mut HttpCtx<'_>) {
         self.txs.push_back(tx);
-        while self.txs.len() > ctx.cfg.max_pending {
+        while self.txs.len() > ctx.cfg.max_pending.max(1) {
             let Some(mut old) = self.txs.pop_front() else { break };
             old.anomalies.insert(Anomaly::TooManyPendingRequests);
             if old.rsp_part == Part::Absent && old.req.is_some() {
