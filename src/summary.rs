@@ -55,8 +55,8 @@ pub fn render(s: &Summary, records: &Path, elapsed: Duration) -> String {
     if d.truncated_frames > 0 {
         let _ = write!(pk, ", {} cut by snaplen", thousands(d.truncated_frames));
     }
-    let other = d.not_ip + d.other_transport + d.udp;
-    let _ = write!(pk, "; {} TCP, {} other", thousands(d.tcp), thousands(other));
+    let other = d.not_ip + d.other_transport;
+    let _ = write!(pk, "; {} TCP, {} UDP, {} other", thousands(d.tcp), thousands(d.udp), thousands(other));
     let malformed = d.link_truncated + d.link_malformed + d.ip_malformed + d.tcp_malformed;
     if malformed > 0 {
         let _ = write!(pk, ", {} undecodable", thousands(malformed));
@@ -115,7 +115,12 @@ pub fn render(s: &Summary, records: &Path, elapsed: Duration) -> String {
     );
     match (s.first_ts, s.last_ts) {
         (Some(a), Some(b)) => {
-            let _ = writeln!(o, "  time span     {} .. {} ({:.1} s)", utc(a), utc(b), s.span_secs());
+            let reversals = if s.time_reversals > 0 {
+                format!("; {} packets out of time order", thousands(s.time_reversals))
+            } else {
+                String::new()
+            };
+            let _ = writeln!(o, "  time span     {} .. {} ({:.1} s{reversals})", utc(a), utc(b), s.span_secs());
         }
         _ => {
             let _ = writeln!(o, "  time span     (no packets)");

@@ -19,6 +19,7 @@ const CAPTURES: &[&str] = &[
     "corpus/suricata-http-gap-double.pcap",
     "corpus/suricata-tcp-fastopen.pcap",
     "corpus/suricata-pppoe-session-http.pcap",
+    "corpus/simple_http_tzsp.pcapng",
 ];
 
 #[test]

@@ -342,8 +342,12 @@ impl Decoder {
             tunnel::ayiya(p)
         } else if on(2152) {
             tunnel::gtp_u(p)
+        } else if dport == 37008 {
+            tunnel::tzsp(p)
         } else if p.first().is_some_and(|b| b >> 4 == 6 || *b == 0) {
             tunnel::teredo_heuristic(p)
+        } else if p.get(..4).is_some_and(|h| h[0] == 1 && h[2..4] == [0, 1]) {
+            tunnel::tzsp_heuristic(p)
         } else {
             None
         };

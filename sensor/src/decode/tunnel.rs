@@ -1,7 +1,7 @@
 //! Tunnel headers that mirrored and carrier traffic arrives in: VXLAN, GENEVE, GRE (keyed,
-//! transparent Ethernet bridging, PPTP), ERSPAN I/II/III, GRE over UDP, Teredo, AYIYA and
-//! GTP-U. Each parser validates the header well enough that ordinary UDP on the same port is
-//! not mistaken for a tunnel, and returns where the inner packet starts.
+//! transparent Ethernet bridging, PPTP), ERSPAN I/II/III, GRE over UDP, Teredo, AYIYA,
+//! GTP-U and TZSP. Each parser validates the header well enough that ordinary UDP on the
+//! same port is not mistaken for a tunnel, and returns where the inner packet starts.
 
 use super::bytes::{be16, be32, tail, u8_at};
 use super::link::{Next, ETH_IPV4, ETH_IPV6, ETH_MPLS_UC, ETH_TEB};
@@ -20,6 +20,7 @@ pub enum TunnelKind {
     Teredo,
     Ayiya,
     Gtp,
+    Tzsp,
 }
 
 impl TunnelKind {
@@ -34,10 +35,11 @@ impl TunnelKind {
             TunnelKind::Teredo => "teredo",
             TunnelKind::Ayiya => "ayiya",
             TunnelKind::Gtp => "gtp",
+            TunnelKind::Tzsp => "tzsp",
         }
     }
 
-    pub const ALL: [TunnelKind; 9] = [
+    pub const ALL: [TunnelKind; 10] = [
         TunnelKind::Vxlan,
         TunnelKind::Geneve,
         TunnelKind::Gre,
@@ -47,6 +49,7 @@ impl TunnelKind {
         TunnelKind::Teredo,
         TunnelKind::Ayiya,
         TunnelKind::Gtp,
+        TunnelKind::Tzsp,
     ];
 }
 
@@ -258,6 +261,41 @@ pub fn gtp_u(d: &[u8]) -> Option<Decap> {
     Some(Decap { kind: TunnelKind::Gtp, id: Some(teid), offset: off, next: Next::Ip })
 }
 
+/// TZSP (TaZmen Sniffer Protocol, UDP 37008), the stream MikroTik routers mirror packets
+/// in: version 1, a tag list ending with tag 1, then an Ethernet frame.
+pub fn tzsp(d: &[u8]) -> Option<Decap> {
+    if u8_at(d, 0)? != 1 || be16(d, 2)? != 1 {
+        return None;
+    }
+    let mut off = 4usize;
+    // Tags: 0 is one byte of padding, 1 ends the list, others carry a length byte.
+    for _ in 0..64 {
+        match u8_at(d, off)? {
+            0 => off += 1,
+            1 => {
+                off += 1;
+                return (d.len() >= off + 14).then_some(Decap { kind: TunnelKind::Tzsp, id: None, offset: off, next: Next::Ethernet });
+            }
+            _ => off += 2 + u8_at(d, off + 1)? as usize,
+        }
+    }
+    None
+}
+
+/// TZSP on another port (MikroTik lets users choose it): only when the inner frame is an
+/// Ethernet frame whose IP packet fills the datagram to the byte.
+pub fn tzsp_heuristic(d: &[u8]) -> Option<Decap> {
+    let t = tzsp(d)?;
+    let eth = tail(d, t.offset);
+    let ip = tail(eth, 14);
+    let fits = match (be16(eth, 12)?, u8_at(ip, 0)? >> 4) {
+        (ETH_IPV4, 4) => usize::from(be16(ip, 2)?) == ip.len(),
+        (ETH_IPV6, 6) => usize::from(be16(ip, 4)?) + 40 == ip.len(),
+        _ => false,
+    };
+    fits.then_some(t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +331,16 @@ mod tests {
         assert_eq!((x.kind, x.id, x.offset), (TunnelKind::Erspan, Some(5), 16));
         assert!(gre(&[0x40, 0, 0x08, 0], TunnelKind::Gre).is_none());
         assert!(gre(&[0x20, 0, 0x08], TunnelKind::Gre).is_none());
+    }
+
+    #[test]
+    fn tzsp_tags() {
+        let mut d = vec![1, 0, 0, 1, 0, 10, 2, 0xaa, 0xbb, 1];
+        d.extend_from_slice(&[0u8; 14]);
+        let t = tzsp(&d).unwrap();
+        assert_eq!((t.offset, t.next), (10, Next::Ethernet));
+        d[0] = 2;
+        assert!(tzsp(&d).is_none());
     }
 
     #[test]
