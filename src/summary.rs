@@ -61,6 +61,9 @@ pub fn render(s: &Summary, records: &Path, elapsed: Duration) -> String {
     if malformed > 0 {
         let _ = write!(pk, ", {} undecodable", thousands(malformed));
     }
+    if d.encrypted > 0 {
+        let _ = write!(pk, ", {} encrypted 802.11", thousands(d.encrypted));
+    }
     let _ = writeln!(o, "{pk})");
     let tunnels: u64 = d.tunnels.iter().sum();
     if tunnels > 0 || d.defrag.reassembled > 0 {

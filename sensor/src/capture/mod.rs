@@ -40,6 +40,10 @@ pub enum LinkType {
     CiscoHdlc,
     /// DLT_PPP_SERIAL / DLT_PPP: PPP in HDLC-like framing.
     Ppp,
+    /// DLT_IEEE802_11: 802.11 frames without radio headers.
+    Ieee80211,
+    /// DLT_IEEE802_11_RADIO: 802.11 frames behind a radiotap header.
+    Radiotap,
 }
 
 impl LinkType {
@@ -58,6 +62,8 @@ impl LinkType {
             239 => LinkType::Nflog,
             104 => LinkType::CiscoHdlc,
             9 | 50 => LinkType::Ppp,
+            105 => LinkType::Ieee80211,
+            127 => LinkType::Radiotap,
             _ => return None,
         })
     }
@@ -75,12 +81,14 @@ impl LinkType {
             LinkType::Nflog => "nflog",
             LinkType::CiscoHdlc => "c_hdlc",
             LinkType::Ppp => "ppp",
+            LinkType::Ieee80211 => "ieee802_11",
+            LinkType::Radiotap => "radiotap",
         }
     }
 
     /// Human list of what is supported, for error messages.
     pub const SUPPORTED: &'static str =
-        "Ethernet, Linux cooked v1/v2, raw IPv4/IPv6, BSD null/loopback, NFLOG, Cisco HDLC, PPP";
+        "Ethernet, Linux cooked v1/v2, raw IPv4/IPv6, BSD null/loopback, NFLOG, Cisco HDLC, PPP, 802.11, radiotap";
 }
 
 /// One captured frame, borrowed from its source until the next `next_packet` call.

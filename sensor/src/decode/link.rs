@@ -16,6 +16,8 @@ pub enum Next {
     Ip,
     /// A PPP payload with this protocol number.
     PppProto(u16),
+    /// An IEEE 802.11 frame (wireless captures, Aruba GRE mirroring).
+    Ieee80211,
 }
 
 /// Why a frame stopped decoding before IP. Counted, never fatal.
@@ -27,6 +29,8 @@ pub enum LinkStop {
     NotIp,
     /// A malformed header (NFLOG without a payload TLV, bad address family...).
     Malformed,
+    /// An encrypted 802.11 frame: nothing inside can be read.
+    Encrypted,
 }
 
 pub const ETH_IPV4: u16 = 0x0800;
@@ -81,6 +85,15 @@ pub fn link_start(link: LinkType, d: &[u8]) -> Result<(usize, Next), LinkStop> {
             let proto = be16(d, 2).ok_or(LinkStop::Truncated)?;
             Ok((4, Next::EtherType(proto)))
         }
+        LinkType::Ieee80211 => Ok((0, Next::Ieee80211)),
+        LinkType::Radiotap => {
+            // Radiotap: version 0, then its own length (little-endian) at byte 2.
+            let len = le16(d, 2).ok_or(LinkStop::Truncated)? as usize;
+            if u8_at(d, 0) != Some(0) || len < 8 {
+                return Err(LinkStop::Malformed);
+            }
+            Ok((len, Next::Ieee80211))
+        }
         LinkType::Ppp => {
             // Optional HDLC address/control bytes 0xff 0x03, then the protocol.
             let off = if u8_at(d, 0) == Some(0xff) && u8_at(d, 1) == Some(0x03) { 2 } else { 0 };
@@ -123,16 +136,49 @@ pub fn ethernet(d: &[u8]) -> Result<(usize, Next), LinkStop> {
     if typ >= 0x0600 {
         return Ok((14, Next::EtherType(typ)));
     }
-    // 802.3 length field: look for LLC DSAP=SSAP=0xAA, control 0x03 (SNAP).
-    let llc = tail(d, 14);
+    // An 802.3 length field: LLC follows.
+    llc_snap(d, 14)
+}
+
+/// An LLC header at `off`: SNAP (DSAP = SSAP = 0xAA, control 0x03) names the EtherType;
+/// anything else (STP, NetBIOS...) is not IP.
+fn llc_snap(d: &[u8], off: usize) -> Result<(usize, Next), LinkStop> {
+    let llc = tail(d, off);
     match (u8_at(llc, 0), u8_at(llc, 1), u8_at(llc, 2)) {
         (Some(0xaa), Some(0xaa), Some(0x03)) => {
             let t = be16(llc, 6).ok_or(LinkStop::Truncated)?;
-            Ok((14 + 8, Next::EtherType(t)))
+            Ok((off + 8, Next::EtherType(t)))
         }
         (Some(_), Some(_), Some(_)) => Err(LinkStop::NotIp),
         _ => Err(LinkStop::Truncated),
     }
+}
+
+/// An IEEE 802.11 data frame: the MAC header (with the fourth address, QoS and HT control
+/// fields when present) and LLC/SNAP give the EtherType. Management, control, null-data and
+/// encrypted frames carry nothing to decode.
+pub fn ieee80211(d: &[u8]) -> Result<(usize, Next), LinkStop> {
+    let fc0 = u8_at(d, 0).ok_or(LinkStop::Truncated)?;
+    let fc1 = u8_at(d, 1).ok_or(LinkStop::Truncated)?;
+    let (ftype, subtype) = ((fc0 >> 2) & 0x3, fc0 >> 4);
+    if fc0 & 0x3 != 0 || ftype != 2 || subtype & 0x4 != 0 {
+        return Err(LinkStop::NotIp);
+    }
+    if fc1 & 0x40 != 0 {
+        return Err(LinkStop::Encrypted);
+    }
+    let qos = subtype & 0x8 != 0;
+    let mut off = 24;
+    if fc1 & 0x03 == 0x03 {
+        off += 6;
+    }
+    if qos {
+        off += 2;
+        if fc1 & 0x80 != 0 {
+            off += 4;
+        }
+    }
+    llc_snap(d, off)
 }
 
 /// One VLAN tag: (vlan id, header length 4, inner EtherType).
@@ -207,6 +253,19 @@ mod tests {
         assert_eq!(link_start(LinkType::Null, &[0, 0, 0, 2, 0x45]), Ok((4, Next::Ip)));
         assert_eq!(link_start(LinkType::Null, &[0, 0, 0, 7]), Err(LinkStop::NotIp));
         assert_eq!(link_start(LinkType::Null, &[0, 0]), Err(LinkStop::Truncated));
+    }
+
+    #[test]
+    fn ieee80211_qos_data() {
+        // QoS data, ToDS, then LLC/SNAP for IPv4.
+        let mut f = vec![0x88, 0x01];
+        f.extend_from_slice(&[0u8; 22]);
+        f.extend_from_slice(&[0, 0]);
+        f.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00, 0x45]);
+        assert_eq!(ieee80211(&f), Ok((34, Next::EtherType(0x0800))));
+        f[1] |= 0x40;
+        assert_eq!(ieee80211(&f), Err(LinkStop::Encrypted));
+        assert_eq!(ieee80211(&[0x80, 0]), Err(LinkStop::NotIp)); // a beacon
     }
 
     #[test]

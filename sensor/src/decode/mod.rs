@@ -93,8 +93,10 @@ pub struct DecodeStats {
     /// Frames that ended inside a link, VLAN, MPLS or PPPoE header.
     pub link_truncated: u64,
     pub link_malformed: u64,
-    /// Frames carrying something other than IP (ARP, LLDP, ...).
+    /// Frames carrying something other than IP (ARP, LLDP, 802.11 management...).
     pub not_ip: u64,
+    /// Encrypted 802.11 frames, which cannot be read.
+    pub encrypted: u64,
     pub ipv4: u64,
     pub ipv6: u64,
     pub ip_malformed: u64,
@@ -164,6 +166,7 @@ impl Decoder {
             LinkStop::Truncated => self.stats.link_truncated += 1,
             LinkStop::NotIp => self.stats.not_ip += 1,
             LinkStop::Malformed => self.stats.link_malformed += 1,
+            LinkStop::Encrypted => self.stats.encrypted += 1,
         }
     }
 
@@ -174,6 +177,7 @@ impl Decoder {
             let step = match next {
                 Next::Ip => return self.ip(d, ctx, out),
                 Next::Ethernet => link::ethernet(d),
+                Next::Ieee80211 => link::ieee80211(d),
                 Next::PppProto(p) => link::ppp_proto(p).map(|n| (0, n)),
                 Next::EtherType(t) => match t {
                     link::ETH_IPV4 | link::ETH_IPV6 => Ok((0, Next::Ip)),
@@ -449,7 +453,7 @@ mod tests {
         assert_eq!(d.stats().defrag.reassembled, 1);
     }
 
-    const LINKS: [LinkType; 11] = [
+    const LINKS: [LinkType; 13] = [
         LinkType::Ethernet,
         LinkType::LinuxSll,
         LinkType::LinuxSll2,
@@ -461,6 +465,8 @@ mod tests {
         LinkType::Nflog,
         LinkType::CiscoHdlc,
         LinkType::Ppp,
+        LinkType::Ieee80211,
+        LinkType::Radiotap,
     ];
 
     proptest::proptest! {

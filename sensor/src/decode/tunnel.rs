@@ -152,6 +152,8 @@ pub fn gre(d: &[u8], kind: TunnelKind) -> Option<Decap> {
         ETH_IPV4 | ETH_IPV6 => decap(kind, id, off, Next::Ip),
         ETH_TEB => decap(kind, id, off, Next::Ethernet),
         ETH_MPLS_UC => decap(kind, id, off, Next::EtherType(ETH_MPLS_UC)),
+        // Aruba wireless controllers mirror 802.11 frames in GRE with these types.
+        0x8200..=0x82ff => decap(kind, id, off, Next::Ieee80211),
         0x88be if seq => {
             // ERSPAN type II: version 1 in the top nibble, 10-bit session id.
             if u8_at(rest, 0)? >> 4 != 1 {
