@@ -64,6 +64,14 @@ impl Summary {
     }
 }
 
+/// `sink`, counting each record into `summary` on the way.
+fn counted<'a>(summary: &'a mut Summary, sink: &'a mut dyn FnMut(ApiCall)) -> impl FnMut(ApiCall) + 'a {
+    move |call| {
+        summary.count(&call);
+        sink(call);
+    }
+}
+
 /// How a run ended.
 pub struct RunOutcome {
     pub summary: Summary,
@@ -129,22 +137,13 @@ impl Pipeline {
             _ => s.last_ts = Some(pkt.ts),
         }
         let flows = &mut self.flows;
-        let summary = &mut self.summary;
-        let mut counting = |call: ApiCall| {
-            summary.count(&call);
-            sink(call);
-        };
+        let mut counting = counted(&mut self.summary, sink);
         self.decoder.decode(pkt, &mut |seg| flows.process(seg, &mut counting));
     }
 
     /// Finishes every flow and returns the counters.
     pub fn finish(mut self, sink: &mut dyn FnMut(ApiCall)) -> Summary {
-        let summary = &mut self.summary;
-        let mut counting = |call: ApiCall| {
-            summary.count(&call);
-            sink(call);
-        };
-        self.flows.finish_all(&mut counting);
+        self.flows.finish_all(&mut counted(&mut self.summary, sink));
         let mut s = self.summary;
         s.decode = self.decoder.stats();
         s.flows = self.flows.stats.clone();

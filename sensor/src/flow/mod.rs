@@ -110,6 +110,19 @@ struct Emit<'a> {
     transactions: &'a mut u64,
 }
 
+impl Emit<'_> {
+    /// Runs `f` with an HTTP context whose finished transactions become records of `conn`.
+    fn http<R>(&mut self, conn: &ConnInfo<'_>, f: impl FnOnce(&mut HttpCtx<'_>) -> R) -> R {
+        let sink = &mut *self.sink;
+        let count = &mut *self.transactions;
+        let mut emit = |tx| {
+            *count += 1;
+            sink(ApiCall::from_transaction(tx, conn));
+        };
+        f(&mut HttpCtx { cfg: self.http_cfg, hasher: self.hasher, emit: &mut emit })
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn deliver(
     http: &mut Option<Box<HttpConn>>,
@@ -125,17 +138,11 @@ fn deliver(
     }
     let h = http.get_or_insert_with(|| Box::new(HttpConn::new()));
     h.set_stream_starts(syn_seen);
-    let sink = &mut *e.sink;
-    let count = &mut *e.transactions;
-    let mut emit = |tx| {
-        *count += 1;
-        sink(ApiCall::from_transaction(tx, conn));
-    };
-    let mut ctx = HttpCtx { cfg: e.http_cfg, hasher: e.hasher, emit: &mut emit };
-    match ev {
-        StreamEvent::Data { offset, data, ts, peer_ack } => h.on_data(side, offset, data, ts, peer_ack, &mut ctx),
-        StreamEvent::Gap { offset, len, kind } => h.on_gap(side, offset, len, kind, e.now, &mut ctx),
-    }
+    let now = e.now;
+    e.http(conn, |ctx| match ev {
+        StreamEvent::Data { offset, data, ts, peer_ack } => h.on_data(side, offset, data, ts, peer_ack, ctx),
+        StreamEvent::Gap { offset, len, kind } => h.on_gap(side, offset, len, kind, now, ctx),
+    });
     if h.is_off() {
         *parsing = false;
         // Not HTTP (TLS, SSH...) and nothing left to write: free the state now rather than
@@ -350,14 +357,7 @@ impl FlowTable {
             if st.finished() && !ended[which.index()] {
                 ended[which.index()] = true;
                 if let Some(h) = http.as_mut() {
-                    let sink = &mut *e.sink;
-                    let count = &mut *e.transactions;
-                    let mut emit = |tx| {
-                        *count += 1;
-                        sink(ApiCall::from_transaction(tx, &conn));
-                    };
-                    let mut ctx = HttpCtx { cfg: e.http_cfg, hasher: e.hasher, emit: &mut emit };
-                    h.on_end(which, seg.ts, st.next_offset(), &mut ctx);
+                    e.http(&conn, |ctx| h.on_end(which, seg.ts, st.next_offset(), ctx));
                 }
             }
         }
@@ -421,14 +421,8 @@ impl FlowTable {
             half[side.index()].flush_all(&mut |ev| deliver(http, parsing, syn_seen, &conn, side, ev, &mut e));
         }
         if let Some(h) = http.as_mut() {
-            let sink = &mut *e.sink;
-            let count = &mut *e.transactions;
-            let mut emit = |tx| {
-                *count += 1;
-                sink(ApiCall::from_transaction(tx, &conn));
-            };
-            let mut ctx = HttpCtx { cfg: e.http_cfg, hasher: e.hasher, emit: &mut emit };
-            h.close(ts, [half[0].next_offset(), half[1].next_offset()], &mut ctx);
+            let offs = [half[0].next_offset(), half[1].next_offset()];
+            e.http(&conn, |ctx| h.close(ts, offs, ctx));
             self.stats.http_flows += u64::from(h.client_side().is_some());
         }
         for h in half.iter() {
