@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 pub struct RecordWriter {
     path: PathBuf,
     out: BufWriter<File>,
+    line: Vec<u8>,
     error: Option<std::io::Error>,
     pub written: u64,
 }
@@ -18,15 +19,16 @@ pub struct RecordWriter {
 impl RecordWriter {
     pub fn create(path: &Path) -> Result<RecordWriter> {
         let f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        Ok(RecordWriter { path: path.into(), out: BufWriter::with_capacity(256 << 10, f), error: None, written: 0 })
+        Ok(RecordWriter { path: path.into(), out: BufWriter::with_capacity(256 << 10, f), line: Vec::with_capacity(4096), error: None, written: 0 })
     }
 
     pub fn write(&mut self, call: &ApiCall) {
         if self.error.is_some() {
             return;
         }
-        let r = serde_json::to_writer(&mut self.out, call).map_err(std::io::Error::from).and_then(|_| self.out.write_all(b"\n"));
-        match r {
+        self.line.clear();
+        call.write_jsonl(&mut self.line);
+        match self.out.write_all(&self.line) {
             Ok(()) => self.written += 1,
             Err(e) => self.error = Some(e),
         }

@@ -14,6 +14,8 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
+mod json;
+
 /// Version of the record schema; bumped on any change a consumer could notice.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -109,21 +111,20 @@ fn tunnel_name(k: TunnelKind) -> String {
 }
 
 impl ApiCall {
-    /// Builds the record of one exchange.
+    /// Builds the record of one exchange, moving its strings rather than copying them.
     pub fn from_transaction(tx: HttpTransaction, conn: &ConnInfo<'_>) -> ApiCall {
         let client = conn.key.endpoint(tx.client);
         let server = conn.key.endpoint(tx.client.opposite());
         let mut anomalies = tx.anomalies;
         anomalies.extend(conn.anomalies);
-        let req = tx.request.as_ref();
-        let rsp = tx.response.as_ref();
         let ts = tx.request_ts.or(tx.response_ts).unwrap_or_default();
         let lost = tx.response_part == Part::Lost
             || anomalies.contains(Anomaly::GapInRequest)
             || anomalies.contains(Anomaly::GapInResponse);
+        let (has_req, has_rsp) = (tx.request.is_some(), tx.response.is_some());
         let quality = if tx.missed_bytes > 0 && !tx.snaplen_truncated || lost {
             Quality::Gap
-        } else if req.is_none() || rsp.is_none() {
+        } else if !has_req || !has_rsp {
             Quality::OneSided
         } else if tx.snaplen_truncated
             || matches!(tx.request_part, Part::Truncated)
@@ -133,8 +134,7 @@ impl ApiCall {
         } else {
             Quality::Complete
         };
-        let credential = req.and_then(|r| r.credential.as_ref());
-        ApiCall {
+        let mut call = ApiCall {
             schema_version: SCHEMA_VERSION,
             ts: ts.as_secs_f64(),
             uid: conn.uid.to_string(),
@@ -143,15 +143,15 @@ impl ApiCall {
             resp_h: server.ip,
             resp_p: server.port,
             trans_depth: tx.depth,
-            method: req.map(|r| r.method.clone()),
-            host: req.and_then(|r| r.host.clone()),
-            uri: req.map(|r| r.uri.clone()),
-            path: req.map(|r| escape_bytes(path_of(r.uri.as_bytes()))),
-            query: req.and_then(|r| query_of(r.uri.as_bytes()).map(escape_bytes)),
-            version: req.and_then(|r| r.version.clone()).or_else(|| req.map(|_| "0.9".to_string())),
-            user_agent: req.and_then(|r| r.user_agent.clone()),
-            status_code: rsp.map(|r| r.code).filter(|c| *c != 0),
-            status_msg: rsp.filter(|r| r.code != 0).map(|r| r.reason.clone()),
+            method: None,
+            host: None,
+            uri: None,
+            path: None,
+            query: None,
+            version: None,
+            user_agent: None,
+            status_code: None,
+            status_msg: None,
             info_code: tx.info_code,
             response_ts: tx.response_ts.map(|t| t.as_secs_f64()),
             latency_ms: ms(tx.response_ts, tx.request_end_ts),
@@ -160,19 +160,16 @@ impl ApiCall {
             response_body_len: tx.response_body_len,
             request_len: tx.request_wire_len,
             response_len: tx.response_wire_len,
-            request_content_type: req.and_then(|r| r.content_type.clone()),
-            response_content_type: rsp.and_then(|r| r.content_type.clone()),
-            response_content_encoding: rsp.and_then(|r| r.content_encoding.clone()),
-            x_forwarded_for: req.and_then(|r| r.x_forwarded_for.clone()),
-            cookie_names: req.map(|r| r.cookie_names.clone()).unwrap_or_default(),
-            set_cookie_names: rsp.map(|r| r.set_cookie_names.clone()).unwrap_or_default(),
-            auth_scheme: credential.map(|c| c.scheme.clone()),
-            auth_hash: credential.map(|c| c.hash.clone()),
-            auth_user: credential.and_then(|c| c.user.clone()),
-            upgrade: rsp
-                .filter(|r| r.code == 101)
-                .and_then(|r| r.upgrade.clone())
-                .or_else(|| req.filter(|r| r.is_connect() && rsp.is_some_and(|p| (200..300).contains(&p.code))).map(|_| "connect".into())),
+            request_content_type: None,
+            response_content_type: None,
+            response_content_encoding: None,
+            x_forwarded_for: None,
+            cookie_names: Vec::new(),
+            set_cookie_names: Vec::new(),
+            auth_scheme: None,
+            auth_hash: None,
+            auth_user: None,
+            upgrade: None,
             anomalies: anomalies.iter().map(|a| a.as_str().to_string()).collect(),
             missed_bytes: tx.missed_bytes,
             quality,
@@ -185,6 +182,41 @@ impl ApiCall {
             }),
             request_body: tx.request_body_sample.as_deref().map(escape_bytes),
             response_body: tx.response_body_sample.as_deref().map(escape_bytes),
+        };
+        let connect_ok = tx.request.as_ref().is_some_and(|r| r.is_connect())
+            && tx.response.as_ref().is_some_and(|p| (200..300).contains(&p.code));
+        if let Some(rsp) = tx.response {
+            if rsp.code != 0 {
+                call.status_code = Some(rsp.code);
+                call.status_msg = Some(rsp.reason);
+            }
+            call.response_content_type = rsp.content_type;
+            call.response_content_encoding = rsp.content_encoding;
+            call.set_cookie_names = rsp.set_cookie_names;
+            if rsp.code == 101 {
+                call.upgrade = rsp.upgrade;
+            }
         }
+        if let Some(req) = tx.request {
+            call.path = Some(escape_bytes(path_of(req.uri.as_bytes())));
+            call.query = query_of(req.uri.as_bytes()).map(escape_bytes);
+            call.version = Some(req.version.unwrap_or_else(|| "0.9".to_string()));
+            if connect_ok {
+                call.upgrade = Some("connect".into());
+            }
+            if let Some(c) = req.credential {
+                call.auth_scheme = Some(c.scheme);
+                call.auth_hash = Some(c.hash);
+                call.auth_user = c.user;
+            }
+            call.method = Some(req.method);
+            call.host = req.host;
+            call.uri = Some(req.uri);
+            call.user_agent = req.user_agent;
+            call.request_content_type = req.content_type;
+            call.x_forwarded_for = req.x_forwarded_for;
+            call.cookie_names = req.cookie_names;
+        }
+        call
     }
 }
