@@ -47,9 +47,19 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "PATH")]
     pub hash_key_file: Option<PathBuf>,
 
+    /// Flow worker threads (1 runs everything on one thread). Default: the CPUs available.
+    /// Output is the same at any count.
+    #[arg(long, short = 't', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
+
     /// Print nothing but errors and warnings.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// The default worker count: the CPUs this process may use.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Parses sizes like `512M`, `2G`, `65536`, `64K`.

@@ -5,7 +5,7 @@ use crate::output::{hash_key, RecordWriter};
 use crate::summary;
 use anyhow::{Context, Result};
 use sensor::capture::{FileSource, MergedSource, PacketSource};
-use sensor::pipeline::Pipeline;
+use sensor::pipeline::{Mode, Pipeline};
 use sensor::SensorConfig;
 use std::process::ExitCode;
 
@@ -29,9 +29,10 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     let records_path = args.out.join("records.jsonl");
     let mut writer = RecordWriter::create(&records_path)?;
     let started = std::time::Instant::now();
+    let threads = args.threads.map_or_else(crate::cli::default_threads, usize::from);
     let outcome = {
-        let mut sink = |call: sensor::ApiCall| writer.write(&call);
-        let pipeline = Pipeline::new(cfg);
+        let mut sink = |_call: Option<&sensor::ApiCall>, line: &[u8]| writer.write_line(line);
+        let pipeline = Pipeline::new(cfg, threads, Mode::Replay);
         if sources.len() == 1 {
             let mut src = sources.pop().context("no input")?;
             pipeline.run(&mut src as &mut dyn PacketSource, &mut sink)

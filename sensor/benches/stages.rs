@@ -13,7 +13,7 @@ use sensor::config::HttpConfig;
 use sensor::flow::Side;
 use sensor::hash::CredentialHasher;
 use sensor::http::{HttpConn, HttpCtx};
-use sensor::pipeline::Pipeline;
+use sensor::pipeline::{Mode, Pipeline, WithRecords};
 use sensor::{SensorConfig, Timestamp};
 use std::path::{Path, PathBuf};
 
@@ -62,9 +62,9 @@ fn bench_stages(c: &mut Criterion) {
     });
     g.bench_function("decode+flow+http", |b| {
         b.iter(|| {
-            let mut pl = Pipeline::new(SensorConfig::default());
+            let mut pl = Pipeline::new(SensorConfig::default(), 1, Mode::Replay);
             let mut n = 0u64;
-            let mut sink = |_c: sensor::ApiCall| n += 1;
+            let mut sink = |_c: Option<&sensor::ApiCall>, _line: &[u8]| n += 1;
             for p in &pkts {
                 pl.packet(&p.borrow(), &mut sink);
             }
@@ -76,8 +76,8 @@ fn bench_stages(c: &mut Criterion) {
 
     // Serialization of the records this input produces.
     let mut calls = Vec::new();
-    let mut pl = Pipeline::new(SensorConfig::default());
-    let mut sink = |c: sensor::ApiCall| calls.push(c);
+    let mut pl = Pipeline::new(SensorConfig::default(), 1, Mode::Replay);
+    let mut sink = WithRecords(|c: &sensor::ApiCall, _line: &[u8]| calls.push(c.clone()));
     for p in &pkts {
         pl.packet(&p.borrow(), &mut sink);
     }

@@ -1,19 +1,38 @@
-//! The packet path wired end to end: a source's frames are decoded and fed to the flow
-//! table, and the records that complete go to a sink. This is the single-threaded form used
-//! for replay; the counters it returns are what `apitap replay` prints.
+//! The packet path wired end to end, on one thread or several.
 //!
-//! Input errors never lose what was already read: on a truncated or unreadable capture the
-//! pipeline stops reading, finishes every flow (writing its records), and then reports the
-//! error beside the summary.
+//! One thread captures, decodes and dispatches (it owns IP fragment reassembly, which cannot
+//! be sharded by flow because fragments carry no ports). With one worker it also does all
+//! the rest, inline and without copying a byte. With N workers, each TCP segment goes, in
+//! batches over bounded crossbeam channels, to the worker that owns its flow (a symmetric
+//! hash of the connection's addresses), so a flow has one owner and needs no lock. Workers
+//! write their records as JSON lines themselves and send them back tagged with where they
+//! were written; the dispatching thread merges them.
+//!
+//! Guarantees:
+//! - Replay output is the same records in the same order at any thread count: every record
+//!   sorts by (packet sequence, [`EmitPoint`], order of writing), timeouts run on ticks the
+//!   dispatcher sends to all workers at the same packets, and records are released only up
+//!   to the point every worker has passed. (Evictions under memory pressure are the one
+//!   exception: each worker holds `max_memory / N`.)
+//! - In replay a full queue blocks the dispatcher (backpressure, nothing dropped); live, a
+//!   full queue drops the batch and counts its packets, and capture never blocks.
+//! - Bounded: each worker's queue holds `QUEUE_DEPTH` batches; batch and output buffers
+//!   are recycled rather than reallocated.
+//! - Input errors never lose what was read: reading stops, every flow is finished and
+//!   written, and the error is reported beside the summary.
 
-use crate::capture::{CaptureError, PacketSource};
+use crate::capture::{CaptureError, Packet, PacketSource};
 use crate::config::SensorConfig;
-use crate::decode::{DecodeStats, Decoder};
-use crate::flow::{FlowStats, FlowTable};
+use crate::decode::{DecodeStats, Decoder, PacketMeta, TcpFlags, TcpSegment};
+use crate::flow::{EmitPoint, FlowStats, FlowTable};
 use crate::hash::CredentialHasher;
 use crate::record::{ApiCall, Quality};
 use crate::time::Timestamp;
-use std::collections::BTreeMap;
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TrySendError};
+use std::collections::{BTreeMap, VecDeque};
+use std::net::IpAddr;
+use std::ops::Range;
+use std::thread::JoinHandle;
 
 /// What one run saw.
 #[derive(Clone, Debug, Default)]
@@ -34,22 +53,13 @@ pub struct Summary {
     pub missed_bytes: u64,
     /// Packets whose time went backwards (unsorted input).
     pub time_reversals: u64,
+    /// Segments dropped because a worker's queue was full (live capture only).
+    pub queue_drops: u64,
+    /// Flow worker threads used.
+    pub workers: usize,
 }
 
 impl Summary {
-    fn count(&mut self, call: &ApiCall) {
-        self.transactions += 1;
-        for a in &call.anomalies {
-            *self.anomalies.entry(a.clone()).or_default() += 1;
-        }
-        match call.quality {
-            Quality::Complete => self.complete += 1,
-            Quality::Gap => self.gap += 1,
-            Quality::OneSided => self.one_sided += 1,
-            Quality::Truncated => self.truncated += 1,
-        }
-    }
-
     /// Seconds between the first and last packet.
     pub fn span_secs(&self) -> f64 {
         match (self.first_ts, self.last_ts) {
@@ -64,11 +74,42 @@ impl Summary {
     }
 }
 
-/// `sink`, counting each record into `summary` on the way.
-fn counted<'a>(summary: &'a mut Summary, sink: &'a mut dyn FnMut(ApiCall)) -> impl FnMut(ApiCall) + 'a {
-    move |call| {
-        summary.count(&call);
-        sink(call);
+/// Per-record counts, kept where the records are made and added up at the end.
+#[derive(Clone, Debug, Default)]
+struct RecordCounts {
+    transactions: u64,
+    anomalies: BTreeMap<String, u64>,
+    quality: [u64; 4],
+}
+
+impl RecordCounts {
+    fn count(&mut self, call: &ApiCall) {
+        self.transactions += 1;
+        for a in &call.anomalies {
+            match self.anomalies.get_mut(a) {
+                Some(n) => *n += 1,
+                None => {
+                    self.anomalies.insert(a.clone(), 1);
+                }
+            }
+        }
+        self.quality[match call.quality {
+            Quality::Complete => 0,
+            Quality::Gap => 1,
+            Quality::OneSided => 2,
+            Quality::Truncated => 3,
+        }] += 1;
+    }
+
+    fn add_to(&self, s: &mut Summary) {
+        s.transactions += self.transactions;
+        for (k, v) in &self.anomalies {
+            *s.anomalies.entry(k.clone()).or_default() += v;
+        }
+        s.complete += self.quality[0];
+        s.gap += self.quality[1];
+        s.one_sided += self.quality[2];
+        s.truncated += self.quality[3];
     }
 }
 
@@ -79,25 +120,294 @@ pub struct RunOutcome {
     pub error: Option<CaptureError>,
 }
 
-/// Decoder and flow table for one stream of packets.
+/// Replay applies backpressure; live capture drops and counts rather than block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Replay,
+    Live,
+}
+
+/// Where records go, in output order.
+pub trait RecordSink {
+    /// One record: its JSON line (newline included), and the record itself when
+    /// [`RecordSink::wants_records`] says so.
+    fn emit(&mut self, call: Option<&ApiCall>, line: &[u8]);
+
+    /// Whether records are wanted beside their lines. With several workers they then cross
+    /// threads, which costs; replay that only writes lines does not need them.
+    fn wants_records(&self) -> bool {
+        false
+    }
+}
+
+/// Any closure over (record, line) is a sink that takes lines only.
+impl<F: FnMut(Option<&ApiCall>, &[u8])> RecordSink for F {
+    fn emit(&mut self, call: Option<&ApiCall>, line: &[u8]) {
+        self(call, line)
+    }
+}
+
+/// A sink that wants the records too.
+pub struct WithRecords<F: FnMut(&ApiCall, &[u8])>(pub F);
+
+impl<F: FnMut(&ApiCall, &[u8])> RecordSink for WithRecords<F> {
+    fn emit(&mut self, call: Option<&ApiCall>, line: &[u8]) {
+        if let Some(c) = call {
+            (self.0)(c, line)
+        }
+    }
+    fn wants_records(&self) -> bool {
+        true
+    }
+}
+
+type Sink<'a> = dyn RecordSink + 'a;
+
+/// Where a record sorts in the output: see the module docs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct OrderKey {
+    seq: u64,
+    at: EmitPoint,
+    n: u64,
+}
+
+/// How often, in packet time, idle flows are looked for.
+const TICK_NS: i64 = 1_000_000_000;
+/// Packets between flushes of every worker's batch (and so between watermarks).
+const FLUSH_EVERY: u64 = 1024;
+/// Batches waiting per worker.
+const QUEUE_DEPTH: usize = 16;
+
+/// A TCP segment owned by a batch: the header fields and where its payload sits.
+struct SegHead {
+    ts: Timestamp,
+    src: IpAddr,
+    dst: IpAddr,
+    src_port: u16,
+    dst_port: u16,
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    window: u16,
+    missing: u32,
+    meta: PacketMeta,
+    payload: Range<usize>,
+}
+
+enum Item {
+    Seg { seq: u64, head: SegHead },
+    Tick { seq: u64, now: Timestamp },
+}
+
+struct Batch {
+    items: Vec<Item>,
+    data: Vec<u8>,
+    /// Every packet up to here has been dispatched.
+    watermark: u64,
+    finish: Option<u64>,
+}
+
+fn new_batch() -> Batch {
+    Batch { items: Vec::with_capacity(256), data: Vec::with_capacity(256 << 10), watermark: 0, finish: None }
+}
+
+/// A worker's output for one batch: records in key order, each with its line's place in
+/// `lines` and, when the sink wants it, the record.
+#[derive(Default)]
+struct Output {
+    records: Vec<(OrderKey, Option<ApiCall>, Range<usize>)>,
+    lines: Vec<u8>,
+}
+
+struct WorkerOut {
+    worker: usize,
+    out: Output,
+    watermark: u64,
+    done: Option<(FlowStats, RecordCounts)>,
+}
+
+struct Worker {
+    tx: Sender<Batch>,
+    /// Emptied outputs going back to this worker for reuse.
+    give_back: Sender<Output>,
+    pending: Batch,
+    handle: Option<JoinHandle<()>>,
+    /// Output received and not yet released, oldest first; `next` indexes the front's
+    /// records.
+    queue: VecDeque<Output>,
+    next: usize,
+    watermark: u64,
+    finished: Option<(FlowStats, RecordCounts)>,
+}
+
+struct Threaded {
+    workers: Vec<Worker>,
+    out: Receiver<WorkerOut>,
+    /// Batches the workers are done with, for reuse (fresh memory costs page faults).
+    spare: Receiver<Batch>,
+}
+
+// One per pipeline, never moved in a loop: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum Engine {
+    Inline { table: FlowTable, line: Vec<u8>, counts: RecordCounts },
+    Threaded(Threaded),
+}
+
+/// Decoder, flow tables and the threads between them, for one stream of packets.
 pub struct Pipeline {
     decoder: Decoder,
-    flows: FlowTable,
+    engine: Engine,
+    mode: Mode,
+    seq: u64,
+    max_ts: Timestamp,
+    last_tick: Option<Timestamp>,
     summary: Summary,
 }
 
+struct WorkerChannels {
+    rx: Receiver<Batch>,
+    out: Sender<WorkerOut>,
+    spare: Sender<Batch>,
+    given: Receiver<Output>,
+}
+
+fn worker_loop(id: usize, mut table: FlowTable, ch: WorkerChannels, keep_records: bool) {
+    let mut n = 0u64;
+    let mut counts = RecordCounts::default();
+    while let Ok(mut batch) = ch.rx.recv() {
+        let mut out = ch.given.try_recv().unwrap_or_default();
+        out.records.clear();
+        out.lines.clear();
+        let mut push = |call: ApiCall, at: EmitPoint, seq: u64| {
+            counts.count(&call);
+            let start = out.lines.len();
+            call.write_jsonl(&mut out.lines);
+            let range = start..out.lines.len();
+            out.records.push((OrderKey { seq, at, n }, keep_records.then_some(call), range));
+            n += 1;
+        };
+        for item in &batch.items {
+            match item {
+                Item::Seg { seq, head } => {
+                    let seg = TcpSegment {
+                        ts: head.ts,
+                        src: head.src,
+                        dst: head.dst,
+                        src_port: head.src_port,
+                        dst_port: head.dst_port,
+                        seq: head.seq,
+                        ack: head.ack,
+                        flags: head.flags,
+                        window: head.window,
+                        payload: batch.data.get(head.payload.clone()).unwrap_or(&[]),
+                        missing: head.missing,
+                        meta: head.meta,
+                    };
+                    let seq = *seq;
+                    table.process(&seg, seq, &mut |c, at| push(c, at, seq));
+                }
+                Item::Tick { seq, now } => {
+                    let seq = *seq;
+                    table.tick(*now, &mut |c, at| push(c, at, seq));
+                }
+            }
+        }
+        let mut done = None;
+        if let Some(end) = batch.finish {
+            table.finish_all(&mut |c, at| push(c, at, end));
+            done = Some((table.stats.clone(), std::mem::take(&mut counts)));
+        }
+        let last = done.is_some();
+        let watermark = if last { u64::MAX } else { batch.watermark };
+        batch.items.clear();
+        batch.data.clear();
+        let _ = ch.spare.send(batch);
+        if ch.out.send(WorkerOut { worker: id, out, watermark, done }).is_err() || last {
+            break;
+        }
+    }
+}
+
+/// The worker a segment's flow belongs to. Symmetric (both directions agree) and cheap:
+/// the dispatcher computes it for every segment.
+fn shard(seg: &TcpSegment<'_>, n: usize) -> usize {
+    fn fold(ip: &IpAddr) -> u64 {
+        match ip {
+            IpAddr::V4(a) => u64::from(u32::from_be_bytes(a.octets())),
+            IpAddr::V6(a) => {
+                let v = u128::from_be_bytes(a.octets());
+                (v as u64) ^ ((v >> 64) as u64)
+            }
+        }
+    }
+    let a = fold(&seg.src) ^ (u64::from(seg.src_port) << 32);
+    let b = fold(&seg.dst) ^ (u64::from(seg.dst_port) << 32);
+    // Order-independent combination, then a multiplicative mix so ports spread out.
+    let h = (a ^ b).wrapping_add(a.wrapping_mul(b) >> 7).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    ((h >> 32) % n as u64) as usize
+}
+
 impl Pipeline {
-    pub fn new(cfg: SensorConfig) -> Pipeline {
+    /// A pipeline with `workers` flow workers (1: everything on the calling thread).
+    /// `keep_records` asks workers to send records, not just lines, for sinks that want
+    /// them.
+    pub fn new(cfg: SensorConfig, workers: usize, mode: Mode) -> Pipeline {
+        Self::with_records(cfg, workers, mode, false)
+    }
+
+    /// As [`Pipeline::new`], sending records across threads when `keep_records`.
+    pub fn with_records(cfg: SensorConfig, workers: usize, mode: Mode, keep_records: bool) -> Pipeline {
+        let workers = workers.max(1);
         let hasher = CredentialHasher::new(cfg.hash_key);
+        let engine = if workers == 1 {
+            Engine::Inline {
+                table: FlowTable::new(cfg.flow.clone(), cfg.http.clone(), hasher, cfg.max_memory),
+                line: Vec::with_capacity(4096),
+                counts: RecordCounts::default(),
+            }
+        } else {
+            let (out_tx, out_rx) = unbounded();
+            let (spare_tx, spare_rx) = unbounded();
+            let mut flow_cfg = cfg.flow.clone();
+            flow_cfg.max_flows = (flow_cfg.max_flows / workers).max(1);
+            let ws = (0..workers)
+                .map(|id| {
+                    let (tx, rx) = bounded(QUEUE_DEPTH);
+                    let (give_back, given) = unbounded();
+                    let table = FlowTable::new(flow_cfg.clone(), cfg.http.clone(), hasher.clone(), cfg.max_memory / workers);
+                    let ch = WorkerChannels { rx, out: out_tx.clone(), spare: spare_tx.clone(), given };
+                    let handle = std::thread::Builder::new()
+                        .name(format!("apitap-flow-{id}"))
+                        .spawn(move || worker_loop(id, table, ch, keep_records))
+                        .ok();
+                    Worker {
+                        tx,
+                        give_back,
+                        pending: new_batch(),
+                        handle,
+                        queue: VecDeque::new(),
+                        next: 0,
+                        watermark: 0,
+                        finished: None,
+                    }
+                })
+                .collect();
+            Engine::Threaded(Threaded { workers: ws, out: out_rx, spare: spare_rx })
+        };
         Pipeline {
             decoder: Decoder::new(cfg.decode.clone()),
-            flows: FlowTable::new(cfg.flow.clone(), cfg.http.clone(), hasher, cfg.max_memory),
-            summary: Summary::default(),
+            engine,
+            mode,
+            seq: 0,
+            max_ts: Timestamp::ZERO,
+            last_tick: None,
+            summary: Summary { workers, ..Summary::default() },
         }
     }
 
     /// Reads `src` to its end, then finishes every flow.
-    pub fn run(mut self, src: &mut dyn PacketSource, sink: &mut dyn FnMut(ApiCall)) -> RunOutcome {
+    pub fn run(mut self, src: &mut dyn PacketSource, sink: &mut Sink<'_>) -> RunOutcome {
         let mut error = None;
         loop {
             match src.next_packet() {
@@ -126,7 +436,9 @@ impl Pipeline {
     }
 
     /// Processes one frame.
-    pub fn packet(&mut self, pkt: &crate::capture::Packet<'_>, sink: &mut dyn FnMut(ApiCall)) {
+    pub fn packet(&mut self, pkt: &Packet<'_>, sink: &mut Sink<'_>) {
+        self.seq += 1;
+        let seq = self.seq;
         let s = &mut self.summary;
         s.packets += 1;
         if s.first_ts.is_none() {
@@ -136,18 +448,236 @@ impl Pipeline {
             Some(l) if pkt.ts < l => s.time_reversals += 1,
             _ => s.last_ts = Some(pkt.ts),
         }
-        let flows = &mut self.flows;
-        let mut counting = counted(&mut self.summary, sink);
-        self.decoder.decode(pkt, &mut |seg| flows.process(seg, &mut counting));
+        // Timeouts run on ticks of packet time, before the packet that crosses the second,
+        // at the same place whatever the thread count.
+        if pkt.ts > self.max_ts {
+            self.max_ts = pkt.ts;
+        }
+        match self.last_tick {
+            None => self.last_tick = Some(self.max_ts),
+            Some(t) if self.max_ts.0 - t.0 >= TICK_NS => {
+                self.last_tick = Some(self.max_ts);
+                self.tick(seq, self.max_ts, sink);
+            }
+            Some(_) => {}
+        }
+        match &mut self.engine {
+            Engine::Inline { table, line, counts } => {
+                let wants = sink.wants_records();
+                let mut emit = |call: ApiCall, _at: EmitPoint| inline_emit(counts, line, sink, wants, &call);
+                self.decoder.decode(pkt, &mut |seg| table.process(seg, seq, &mut emit));
+            }
+            Engine::Threaded(t) => {
+                let n = t.workers.len();
+                let workers = &mut t.workers;
+                self.decoder.decode(pkt, &mut |seg| {
+                    let b = &mut workers[shard(seg, n)].pending;
+                    let start = b.data.len();
+                    b.data.extend_from_slice(seg.payload);
+                    b.items.push(Item::Seg {
+                        seq,
+                        head: SegHead {
+                            ts: seg.ts,
+                            src: seg.src,
+                            dst: seg.dst,
+                            src_port: seg.src_port,
+                            dst_port: seg.dst_port,
+                            seq: seg.seq,
+                            ack: seg.ack,
+                            flags: seg.flags,
+                            window: seg.window,
+                            missing: seg.missing,
+                            meta: seg.meta,
+                            payload: start..b.data.len(),
+                        },
+                    });
+                });
+                if seq % FLUSH_EVERY == 0 {
+                    self.flush(sink);
+                }
+            }
+        }
+    }
+
+    fn tick(&mut self, seq: u64, now: Timestamp, sink: &mut Sink<'_>) {
+        match &mut self.engine {
+            Engine::Inline { table, line, counts } => {
+                let wants = sink.wants_records();
+                table.tick(now, &mut |call, _at| inline_emit(counts, line, sink, wants, &call));
+            }
+            Engine::Threaded(t) => {
+                for w in t.workers.iter_mut() {
+                    w.pending.items.push(Item::Tick { seq, now });
+                }
+            }
+        }
+    }
+
+    /// Sends every pending batch and writes the records that are ready. Live capture calls
+    /// this when the network is quiet, so records do not wait for the next packets.
+    pub fn flush(&mut self, sink: &mut Sink<'_>) {
+        let Engine::Threaded(t) = &mut self.engine else { return };
+        let watermark = self.seq;
+        for i in 0..t.workers.len() {
+            let fresh = t.spare.try_recv().unwrap_or_else(|_| new_batch());
+            let w = &mut t.workers[i];
+            let mut batch = std::mem::replace(&mut w.pending, fresh);
+            batch.watermark = watermark;
+            let tx = w.tx.clone();
+            match self.mode {
+                Mode::Replay => {
+                    // Wait for room, taking output meanwhile so that no worker waits on us.
+                    let mut b = batch;
+                    loop {
+                        match tx.try_send(b) {
+                            Ok(()) => break,
+                            Err(TrySendError::Full(back)) => {
+                                b = back;
+                                if let Ok(o) = t.out.recv_timeout(std::time::Duration::from_millis(1)) {
+                                    take_output(&mut t.workers, o);
+                                }
+                            }
+                            Err(TrySendError::Disconnected(_)) => break,
+                        }
+                    }
+                }
+                Mode::Live => {
+                    if let Err(TrySendError::Full(b)) = tx.try_send(batch) {
+                        self.summary.queue_drops += b.items.iter().filter(|i| matches!(i, Item::Seg { .. })).count() as u64;
+                    }
+                }
+            }
+        }
+        Self::drain(t, sink, false);
+    }
+
+    /// Takes worker output that has arrived and releases records every worker has passed,
+    /// merging the workers' queues (each already in order) by key.
+    fn drain(t: &mut Threaded, sink: &mut Sink<'_>, wait_all: bool) {
+        loop {
+            let waiting = wait_all && t.workers.iter().any(|w| w.finished.is_none());
+            let next = if waiting { t.out.recv().ok() } else { t.out.try_recv().ok() };
+            match next {
+                Some(o) => take_output(&mut t.workers, o),
+                None => break,
+            }
+        }
+        let low = t.workers.iter().map(|w| w.watermark).min().unwrap_or(0);
+        loop {
+            let mut best: Option<(usize, OrderKey)> = None;
+            for (i, w) in t.workers.iter_mut().enumerate() {
+                // Drop fully released outputs, handing their buffers back.
+                while w.queue.front().is_some_and(|o| w.next >= o.records.len()) {
+                    if let Some(o) = w.queue.pop_front() {
+                        let _ = w.give_back.send(o);
+                    }
+                    w.next = 0;
+                }
+                if let Some(o) = w.queue.front() {
+                    let k = o.records[w.next].0;
+                    if k.seq <= low && best.is_none_or(|(_, b)| k < b) {
+                        best = Some((i, k));
+                    }
+                }
+            }
+            let Some((i, _)) = best else { break };
+            let w = &mut t.workers[i];
+            let Some(o) = w.queue.front() else { break };
+            let (_, call, range) = &o.records[w.next];
+            sink.emit(call.as_ref(), o.lines.get(range.clone()).unwrap_or(&[]));
+            w.next += 1;
+        }
     }
 
     /// Finishes every flow and returns the counters.
-    pub fn finish(mut self, sink: &mut dyn FnMut(ApiCall)) -> Summary {
-        self.flows.finish_all(&mut counted(&mut self.summary, sink));
-        let mut s = self.summary;
+    pub fn finish(mut self, sink: &mut Sink<'_>) -> Summary {
+        let end = self.seq + 1;
+        let summary = &mut self.summary;
+        match &mut self.engine {
+            Engine::Inline { table, line, counts } => {
+                let wants = sink.wants_records();
+                table.finish_all(&mut |call, _at| inline_emit(counts, line, sink, wants, &call));
+                summary.flows = table.stats.clone();
+                counts.add_to(summary);
+            }
+            Engine::Threaded(t) => {
+                for w in t.workers.iter_mut() {
+                    let mut batch = std::mem::replace(&mut w.pending, new_batch());
+                    batch.watermark = end;
+                    batch.finish = Some(end);
+                    // The end must get through even live: wait for room.
+                    let _ = w.tx.send(batch);
+                }
+                Self::drain(t, sink, true);
+                for w in t.workers.iter_mut() {
+                    if let Some(h) = w.handle.take() {
+                        let _ = h.join();
+                    }
+                }
+                let mut flows = FlowStats::default();
+                for (st, counts) in t.workers.iter().filter_map(|w| w.finished.as_ref()) {
+                    flows.add(st);
+                    counts.add_to(summary);
+                }
+                summary.flows = flows;
+            }
+        }
+        let mut s = std::mem::take(&mut self.summary);
         s.decode = self.decoder.stats();
-        s.flows = self.flows.stats.clone();
         s.missed_bytes = s.flows.streams.missed;
         s
+    }
+}
+
+fn inline_emit(counts: &mut RecordCounts, line: &mut Vec<u8>, sink: &mut Sink<'_>, wants: bool, call: &ApiCall) {
+    counts.count(call);
+    line.clear();
+    call.write_jsonl(line);
+    sink.emit(wants.then_some(call), line);
+}
+
+fn take_output(workers: &mut [Worker], mut o: WorkerOut) {
+    let Some(w) = workers.get_mut(o.worker) else { return };
+    w.watermark = w.watermark.max(o.watermark);
+    if let Some(d) = o.done.take() {
+        w.finished = Some(d);
+    }
+    w.queue.push_back(o.out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::PacketMeta;
+
+    fn seg(src: &str, sp: u16, dst: &str, dp: u16) -> TcpSegment<'static> {
+        TcpSegment {
+            ts: Timestamp::ZERO,
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            src_port: sp,
+            dst_port: dp,
+            seq: 0,
+            ack: 0,
+            flags: TcpFlags(0),
+            window: 0,
+            payload: &[],
+            missing: 0,
+            meta: PacketMeta::default(),
+        }
+    }
+
+    #[test]
+    fn shard_is_symmetric_and_spreads() {
+        let mut counts = [0usize; 4];
+        for p in 0..4000u16 {
+            let a = seg("10.0.0.1", 30000 + p, "10.0.0.2", 80);
+            let b = seg("10.0.0.2", 80, "10.0.0.1", 30000 + p);
+            assert_eq!(shard(&a, 4), shard(&b, 4));
+            counts[shard(&a, 4)] += 1;
+        }
+        assert!(counts.iter().all(|c| *c > 800), "{counts:?}");
+        let v6 = seg("2001:db8::1", 5, "2001:db8::2", 6);
+        assert!(shard(&v6, 3) < 3);
     }
 }

@@ -7,7 +7,7 @@ use sensor::config::{FlowConfig, HttpConfig};
 mod support;
 
 use sensor::decode::TcpFlags;
-use sensor::flow::FlowTable;
+use sensor::flow::{EmitPoint, FlowTable};
 use sensor::hash::CredentialHasher;
 use sensor::{ApiCall, Timestamp};
 use std::io::Write;
@@ -67,13 +67,13 @@ fn packets(c: &[u8], s: &[u8], c_cuts: &[usize], s_cuts: &[usize]) -> (Vec<Seg>,
 fn feed(order: &[Seg], c_len: usize, s_len: usize) -> Vec<serde_json::Value> {
     let mut table = FlowTable::new(FlowConfig::default(), HttpConfig::default(), CredentialHasher::new([9; 32]), 1 << 30);
     let mut out = Vec::new();
-    let mut sink = |call: ApiCall| out.push(call);
+    let mut sink = |call: ApiCall, _at: EmitPoint| out.push(call);
     let mut n = 0i64;
-    let mut send = |table: &mut FlowTable, client: bool, seq: u32, ack: u32, flags: u8, payload: &[u8], sink: &mut dyn FnMut(ApiCall)| {
+    let mut send = |table: &mut FlowTable, client: bool, seq: u32, ack: u32, flags: u8, payload: &[u8], sink: &mut dyn FnMut(ApiCall, EmitPoint)| {
         n += 1;
         let (src, dst, sp, dp) = if client { (CLIENT, SERVER, 40000, 80) } else { (SERVER, CLIENT, 80, 40000) };
         let seg = support::segment(Timestamp::from_parts(1_700_000_000, n * 1000), (src, sp), (dst, dp), seq, ack, flags, payload);
-        table.process(&seg, sink);
+        table.process(&seg, n as u64, sink);
     };
     send(&mut table, true, CISN, 0, TcpFlags::SYN, &[], &mut sink);
     send(&mut table, false, SISN, CISN.wrapping_add(1), TcpFlags::SYN | TcpFlags::ACK, &[], &mut sink);

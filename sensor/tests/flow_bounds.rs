@@ -13,6 +13,8 @@ use std::net::{IpAddr, Ipv4Addr};
 struct Net {
     table: FlowTable,
     out: Vec<ApiCall>,
+    seq: u64,
+    last_tick: Option<Timestamp>,
 }
 
 fn ip(last: u8) -> IpAddr {
@@ -21,7 +23,12 @@ fn ip(last: u8) -> IpAddr {
 
 impl Net {
     fn new(cfg: FlowConfig, max_memory: usize) -> Net {
-        Net { table: FlowTable::new(cfg, HttpConfig::default(), CredentialHasher::new([1; 32]), max_memory), out: Vec::new() }
+        Net {
+            table: FlowTable::new(cfg, HttpConfig::default(), CredentialHasher::new([1; 32]), max_memory),
+            out: Vec::new(),
+            seq: 0,
+            last_tick: None,
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -29,7 +36,17 @@ impl Net {
         let (src, dst, sp, dp) = if client { (ip(1), ip(2), port, 80) } else { (ip(2), ip(1), 80, port) };
         let s = support::segment(Timestamp::from_secs_f64(1_700_000_000.0 + t), (src, sp), (dst, dp), seq, ack, flags, payload);
         let out = &mut self.out;
-        self.table.process(&s, &mut |c| out.push(c));
+        self.seq += 1;
+        // Ticks every second of packet time, as the pipeline sends them.
+        match self.last_tick {
+            Some(t) if s.ts.0 - t.0 >= 1_000_000_000 => {
+                self.last_tick = Some(s.ts);
+                self.table.tick(s.ts, &mut |c, _| out.push(c));
+            }
+            None => self.last_tick = Some(s.ts),
+            _ => {}
+        }
+        self.table.process(&s, self.seq, &mut |c, _| out.push(c));
     }
 
     fn handshake(&mut self, t: f64, port: u16) {
@@ -40,7 +57,7 @@ impl Net {
 
     fn finish(&mut self) {
         let out = &mut self.out;
-        self.table.finish_all(&mut |c| out.push(c));
+        self.table.finish_all(&mut |c, _| out.push(c));
     }
 }
 

@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 use sensor::capture::{FileSource, OwnedPacket, PacketSource};
-use sensor::pipeline::Pipeline;
+use sensor::pipeline::{Mode, Pipeline, WithRecords};
 use sensor::SensorConfig;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -80,17 +80,26 @@ proptest! {
                 }
             }
         }
-        let mut pl = Pipeline::new(SensorConfig::default());
-        let mut recs = Vec::new();
-        let mut sink = |c: sensor::ApiCall| recs.push(c);
-        for p in &pkts {
-            pl.packet(&p.borrow(), &mut sink);
+        // One worker and three must write the same lines in the same order.
+        let mut outputs = Vec::new();
+        for threads in [1, 3] {
+            let mut pl = Pipeline::with_records(SensorConfig::default(), threads, Mode::Replay, true);
+            let mut recs = Vec::new();
+            let mut lines = Vec::new();
+            let mut sink = WithRecords(|c: &sensor::ApiCall, line: &[u8]| {
+                recs.push(c.clone());
+                lines.extend_from_slice(line);
+            });
+            for p in &pkts {
+                pl.packet(&p.borrow(), &mut sink);
+            }
+            let summary = pl.finish(&mut sink);
+            prop_assert_eq!(summary.transactions as usize, recs.len());
+            for r in &recs {
+                prop_assert!(r.method.is_some() || r.status_code.is_some() || !r.anomalies.is_empty());
+            }
+            outputs.push(lines);
         }
-        let summary = pl.finish(&mut sink);
-        prop_assert_eq!(summary.transactions as usize, recs.len());
-        for r in &recs {
-            prop_assert!(r.method.is_some() || r.status_code.is_some() || !r.anomalies.is_empty());
-            prop_assert!(serde_json::to_string(r).is_ok());
-        }
+        prop_assert_eq!(String::from_utf8_lossy(&outputs[0]), String::from_utf8_lossy(&outputs[1]));
     }
 }

@@ -48,6 +48,24 @@ pub enum FinishReason {
     Shutdown,
 }
 
+/// Where in the processing a record was written, relative to the packet or tick being
+/// handled. Records sort by (packet sequence, [`EmitPoint`], order of writing); that order
+/// is the same whether one table or several sharded tables did the work, which is how
+/// replay output stays the same at any thread count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct EmitPoint {
+    /// 0: timeouts of idle flows; 1: the linger of reset flows ending; 2: the packet itself
+    /// (and the end of input).
+    pub phase: u8,
+    /// For timeouts, lingers and the end of input: the sequence number of the flow's last
+    /// packet (or of its RST), the order a single table finishes them in.
+    pub flow_seq: u64,
+}
+
+impl EmitPoint {
+    pub const PACKET: EmitPoint = EmitPoint { phase: 2, flow_seq: 0 };
+}
+
 /// Counters of the flow table.
 #[derive(Clone, Debug, Default)]
 pub struct FlowStats {
@@ -67,35 +85,111 @@ pub struct FlowStats {
     pub peak_memory: usize,
 }
 
+impl FlowStats {
+    /// Adds another table's counters (several shards make one summary).
+    pub fn add(&mut self, o: &FlowStats) {
+        self.flows += o.flows;
+        self.segments += o.segments;
+        self.orphan_segments += o.orphan_segments;
+        self.reused += o.reused;
+        self.closed += o.closed;
+        self.reset += o.reset;
+        self.timed_out += o.timed_out;
+        self.evicted_memory += o.evicted_memory;
+        self.evicted_flow_limit += o.evicted_flow_limit;
+        self.http_flows += o.http_flows;
+        add_stats(&mut self.streams, &o.streams);
+        // Shards peak at different moments; the sum bounds the whole from above.
+        self.peak_memory += o.peak_memory;
+    }
+}
+
+/// A connection's state that exists from its first packet. Kept small: a SYN flood makes
+/// millions of these and nothing more.
 struct Flow {
-    uid: String,
     key: FlowKey,
+    first_ts: Timestamp,
+    first_seq: u32,
     last_ts: Timestamp,
+    /// Sequence number of the last packet seen (its place in the input).
+    last_seq: u64,
     orig: Side,
     tcp: TcpState,
+    /// ISNs seen before any data made the streams.
+    isn: [Option<u32>; 2],
+    closing_since: Option<Timestamp>,
+    mem: usize,
+    meta: PacketMeta,
+    /// Streams and HTTP state, from the first byte of payload on.
+    conn: Option<Box<Conn>>,
+}
+
+/// What a connection that carried data holds.
+struct Conn {
+    uid: String,
     half: [HalfStream; 2],
     http: Option<Box<HttpConn>>,
     /// False once the HTTP layer gave up on both directions.
     parsing: bool,
-    meta: PacketMeta,
     anomalies: AnomalySet,
     ended: [bool; 2],
     /// Per side: its SYN was seen, so its stream is known from the start.
     syn_seen: [bool; 2],
-    closing_since: Option<Timestamp>,
-    mem: usize,
     conflicts_seen: [u64; 2],
 }
 
-const FLOW_OVERHEAD: usize = std::mem::size_of::<Flow>() + 96;
+/// Memory of a flow entry in the table: the entry, its key stored by the map, the map's
+/// list links and slot, and the allocator's overhead.
+const FLOW_OVERHEAD: usize = std::mem::size_of::<Flow>() + std::mem::size_of::<FlowKey>() + 48;
+const CONN_OVERHEAD: usize = std::mem::size_of::<Conn>() + 16;
 
 impl Flow {
     fn held(&self) -> usize {
         FLOW_OVERHEAD
-            + self.uid.capacity()
-            + self.half[0].buffered()
-            + self.half[1].buffered()
-            + self.http.as_ref().map_or(0, |h| std::mem::size_of::<HttpConn>() + h.held_bytes())
+            + self.conn.as_ref().map_or(0, |c| {
+                CONN_OVERHEAD
+                    + c.uid.capacity()
+                    + c.half[0].buffered()
+                    + c.half[1].buffered()
+                    + c.http.as_ref().map_or(0, |h| std::mem::size_of::<HttpConn>() + h.held_bytes())
+            })
+    }
+
+    /// Whether a SYN from `side` starts a new connection on these ports: the old one ended,
+    /// or data flowed and the SYN's sequence number is not this stream's.
+    fn reopened_by(&self, side: Side, seq: u32) -> bool {
+        if matches!(self.tcp, TcpState::Closed | TcpState::Reset) {
+            return true;
+        }
+        let Some(c) = &self.conn else {
+            return self.isn[side.index()].is_some_and(|isn| isn != seq) && self.tcp == TcpState::Established;
+        };
+        let h = &c.half[side.index()];
+        h.started() && h.next_offset() > 0 && h.offset_of(Seq(seq).wrapping_add(1)).is_none_or(|o| o > 0)
+    }
+
+    /// The streams, made on first need with whatever SYNs were seen.
+    fn conn(&mut self) -> &mut Conn {
+        let (key, first_ts, first_seq, isn) = (self.key, self.first_ts, self.first_seq, self.isn);
+        self.conn.get_or_insert_with(|| {
+            let mut c = Box::new(Conn {
+                uid: make_uid(&key, first_ts.0, first_seq),
+                half: [HalfStream::default(), HalfStream::default()],
+                http: None,
+                parsing: true,
+                anomalies: AnomalySet::default(),
+                ended: [false; 2],
+                syn_seen: [false; 2],
+                conflicts_seen: [0; 2],
+            });
+            for (i, isn) in isn.iter().enumerate() {
+                if let Some(isn) = isn {
+                    c.half[i].on_syn(Seq(*isn));
+                    c.syn_seen[i] = true;
+                }
+            }
+            c
+        })
     }
 }
 
@@ -104,9 +198,10 @@ impl Flow {
 struct Emit<'a> {
     /// Packet time of the event being processed.
     now: Timestamp,
+    at: EmitPoint,
     http_cfg: &'a HttpConfig,
     hasher: &'a CredentialHasher,
-    sink: &'a mut dyn FnMut(ApiCall),
+    sink: &'a mut dyn FnMut(ApiCall, EmitPoint),
     transactions: &'a mut u64,
 }
 
@@ -115,9 +210,10 @@ impl Emit<'_> {
     fn http<R>(&mut self, conn: &ConnInfo<'_>, f: impl FnOnce(&mut HttpCtx<'_>) -> R) -> R {
         let sink = &mut *self.sink;
         let count = &mut *self.transactions;
+        let at = self.at;
         let mut emit = |tx| {
             *count += 1;
-            sink(ApiCall::from_transaction(tx, conn));
+            sink(ApiCall::from_transaction(tx, conn), at);
         };
         f(&mut HttpCtx { cfg: self.http_cfg, hasher: self.hasher, emit: &mut emit })
     }
@@ -153,17 +249,24 @@ fn deliver(
     }
 }
 
+/// What applying a segment did, for the table to account for after the flow's borrow.
+struct Applied {
+    mem_before: usize,
+    mem_after: usize,
+    closed: bool,
+    reset_at: Option<Timestamp>,
+}
+
 /// The table of live connections.
 pub struct FlowTable {
     flows: LinkedHashMap<FlowKey, Flow, foldhash::fast::RandomState>,
-    closing: VecDeque<(Timestamp, FlowKey)>,
+    /// Reset flows waiting out their linger: (time of the RST, its packet, the flow).
+    closing: VecDeque<(Timestamp, u64, FlowKey)>,
     cfg: FlowConfig,
     http_cfg: HttpConfig,
     hasher: CredentialHasher,
     max_memory: usize,
     mem: usize,
-    now: Timestamp,
-    last_sweep: Timestamp,
     transactions: u64,
     pub stats: FlowStats,
 }
@@ -178,8 +281,6 @@ impl FlowTable {
             hasher,
             max_memory,
             mem: 0,
-            now: Timestamp::ZERO,
-            last_sweep: Timestamp::ZERO,
             transactions: 0,
             stats: FlowStats::default(),
         }
@@ -204,93 +305,107 @@ impl FlowTable {
         self.transactions
     }
 
-    /// Feeds one TCP segment; records that complete go to `sink`.
-    pub fn process(&mut self, seg: &TcpSegment<'_>, sink: &mut dyn FnMut(ApiCall)) {
+    /// Feeds one TCP segment, the `seq`-th packet of the input; records that complete go to
+    /// `sink`. Timeouts are not checked here: call [`FlowTable::tick`] as packet time moves.
+    pub fn process(&mut self, seg: &TcpSegment<'_>, seq: u64, sink: &mut dyn FnMut(ApiCall, EmitPoint)) {
         self.stats.segments += 1;
-        if seg.ts > self.now {
-            self.now = seg.ts;
-        }
-        if self.now.0 - self.last_sweep.0 >= 1_000_000_000 {
-            self.sweep(sink);
-        }
         let src = Endpoint { ip: seg.src, port: seg.src_port };
         let dst = Endpoint { ip: seg.dst, port: seg.dst_port };
         let (key, side) = FlowKey::of(src, dst);
         let syn_only = seg.flags.syn() && !seg.flags.ack();
 
-        let mut exists = self.flows.to_back(&key).is_some();
-        if exists && syn_only {
-            let reopen = match self.flows.get(&key) {
-                Some(f) => {
-                    matches!(f.tcp, TcpState::Closed | TcpState::Reset)
-                        || (f.half[side.index()].started()
-                            && f.half[side.index()].offset_of(Seq(seg.seq).wrapping_add(1)).is_none_or(|o| o > 0)
-                            && f.half[side.index()].next_offset() > 0)
+        // The common case, an existing flow, costs one lookup: apply the segment inside it.
+        let mut reopen = false;
+        let applied = {
+            let FlowTable { flows, cfg, http_cfg, hasher, transactions, .. } = self;
+            match flows.to_back(&key) {
+                Some(flow) if syn_only && flow.reopened_by(side, seg.seq) => {
+                    reopen = true;
+                    None
                 }
-                None => false,
-            };
-            if reopen {
-                self.stats.reused += 1;
-                self.finish(&key, FinishReason::Reused, sink);
-                exists = false;
+                Some(flow) => Some(Self::apply(flow, seg, side, seq, cfg, &mut Emit {
+                    now: seg.ts,
+                    at: EmitPoint::PACKET,
+                    http_cfg,
+                    hasher,
+                    sink: &mut *sink,
+                    transactions,
+                })),
+                None => None,
             }
-        }
-        if !exists {
-            let has_data = !seg.payload.is_empty() || seg.missing > 0;
-            if !(seg.flags.syn() || has_data || seg.flags.fin()) {
-                self.stats.orphan_segments += 1;
-                return;
+        };
+        let applied = match applied {
+            Some(a) => a,
+            None => {
+                if reopen {
+                    self.stats.reused += 1;
+                    self.finish(&key, FinishReason::Reused, EmitPoint::PACKET, sink);
+                }
+                let has_data = !seg.payload.is_empty() || seg.missing > 0;
+                if !(seg.flags.syn() || has_data || seg.flags.fin()) {
+                    self.stats.orphan_segments += 1;
+                    return;
+                }
+                while self.flows.len() >= self.cfg.max_flows.max(1) {
+                    let Some(oldest) = self.flows.front().map(|(k, _)| *k) else { break };
+                    self.stats.evicted_flow_limit += 1;
+                    self.finish(&oldest, FinishReason::Evicted, EmitPoint::PACKET, sink);
+                }
+                let flow = Flow {
+                    key,
+                    first_ts: seg.ts,
+                    first_seq: seg.seq,
+                    last_ts: seg.ts,
+                    last_seq: seq,
+                    orig: guess_originator(seg, side),
+                    tcp: TcpState::Unknown,
+                    isn: [None; 2],
+                    closing_since: None,
+                    mem: 0,
+                    meta: seg.meta,
+                    conn: None,
+                };
+                self.stats.flows += 1;
+                self.flows.insert(key, flow);
+                let FlowTable { flows, cfg, http_cfg, hasher, transactions, .. } = self;
+                let Some(flow) = flows.get_mut(&key) else { return };
+                Self::apply(flow, seg, side, seq, cfg, &mut Emit {
+                    now: seg.ts,
+                    at: EmitPoint::PACKET,
+                    http_cfg,
+                    hasher,
+                    sink: &mut *sink,
+                    transactions,
+                })
             }
-            while self.flows.len() >= self.cfg.max_flows.max(1) {
-                let Some(oldest) = self.flows.front().map(|(k, _)| *k) else { break };
-                self.stats.evicted_flow_limit += 1;
-                self.finish(&oldest, FinishReason::Evicted, sink);
-            }
-            let orig = guess_originator(seg, side);
-            let flow = Flow {
-                uid: make_uid(&key, seg.ts.0, seg.seq),
-                key,
-                last_ts: seg.ts,
-                orig,
-                tcp: TcpState::Unknown,
-                half: [HalfStream::default(), HalfStream::default()],
-                http: None,
-                parsing: true,
-                meta: seg.meta,
-                anomalies: AnomalySet::default(),
-                ended: [false; 2],
-                syn_seen: [false; 2],
-                closing_since: None,
-                mem: 0,
-                conflicts_seen: [0; 2],
-            };
-            self.stats.flows += 1;
-            self.flows.insert(key, flow);
+        };
+        self.mem = self.mem.saturating_sub(applied.mem_before) + applied.mem_after;
+        if let Some(at) = applied.reset_at {
+            self.closing.push_back((at, seq, key));
         }
-        let Some(flow) = self.flows.get_mut(&key) else { return };
-        let before = flow.mem;
-        let finished = Self::segment(flow, seg, side, &self.cfg, &mut Emit {
-            now: seg.ts,
-            http_cfg: &self.http_cfg,
-            hasher: &self.hasher,
-            sink,
-            transactions: &mut self.transactions,
-        });
-        flow.mem = flow.held();
-        self.mem = self.mem.saturating_sub(before) + flow.mem;
-        if flow.tcp == TcpState::Reset && flow.closing_since.is_none() {
-            flow.closing_since = Some(seg.ts);
-            self.closing.push_back((seg.ts, key));
-        }
-        if finished {
-            self.finish(&key, FinishReason::Closed, sink);
+        if applied.closed {
+            self.stats.closed += 1;
+            self.finish(&key, FinishReason::Closed, EmitPoint::PACKET, sink);
         }
         self.stats.peak_memory = self.stats.peak_memory.max(self.mem);
         while self.mem > self.max_memory {
             let Some(oldest) = self.flows.front().map(|(k, _)| *k) else { break };
             self.stats.evicted_memory += 1;
-            self.finish(&oldest, FinishReason::Evicted, sink);
+            self.finish(&oldest, FinishReason::Evicted, EmitPoint::PACKET, sink);
         }
+    }
+
+    /// Applies a segment to a flow.
+    fn apply(flow: &mut Flow, seg: &TcpSegment<'_>, side: Side, seq: u64, cfg: &FlowConfig, e: &mut Emit<'_>) -> Applied {
+        let mem_before = flow.mem;
+        let closed = Self::segment(flow, seg, side, cfg, e);
+        flow.last_seq = seq;
+        flow.mem = flow.held();
+        let reset_at = (flow.tcp == TcpState::Reset && flow.closing_since.is_none()).then(|| {
+            flow.closing_since = Some(seg.ts);
+            seg.ts
+        });
+        Applied { mem_before, mem_after: flow.mem, closed, reset_at }
     }
 
     /// Applies a segment to a flow. Returns true when the connection is fully closed.
@@ -303,15 +418,31 @@ impl FlowTable {
         if event == TcpEvent::Opening && seg.flags.syn() {
             flow.orig = if seg.flags.ack() { peer } else { side };
         }
-        if seg.flags.syn() && flow.half[s].on_syn(Seq(seg.seq)) && flow.half[s].next_offset() == 0 {
-            flow.syn_seen[s] = true;
+        let has_data = !seg.payload.is_empty() || seg.missing > 0;
+        if seg.flags.syn() {
+            match flow.conn.as_mut() {
+                None => flow.isn[s] = Some(seg.seq),
+                Some(c) => {
+                    if c.half[s].on_syn(Seq(seg.seq)) && c.half[s].next_offset() == 0 {
+                        c.syn_seen[s] = true;
+                    }
+                }
+            }
         }
-        let Flow { http, parsing, half, uid, key, meta, anomalies, ended, conflicts_seen, syn_seen, .. } = flow;
+        // Streams exist from the first payload (or FIN after payload) on; until then the
+        // TCP state is all there is to a connection.
+        if flow.conn.is_none() {
+            if !has_data {
+                return flow.tcp == TcpState::Closed;
+            }
+            flow.conn();
+        }
+        let Some(c) = flow.conn.as_deref_mut() else { return false };
+        let Conn { http, parsing, half, uid, anomalies, ended, conflicts_seen, syn_seen, .. } = c;
         let syn_seen = *syn_seen;
-        let conn = ConnInfo { uid, key, meta, anomalies };
+        let conn = ConnInfo { uid, key: &flow.key, meta: &flow.meta, anomalies };
         let (lo, hi) = half.split_at_mut(1);
         let (mine, theirs) = if s == 0 { (&mut lo[0], &mut hi[0]) } else { (&mut hi[0], &mut lo[0]) };
-        let has_data = !seg.payload.is_empty() || seg.missing > 0;
 
         // What this packet acknowledges of the opposite stream. When it carries data, the
         // sender had received everything up to there: deliver the opposite stream to that
@@ -364,59 +495,56 @@ impl FlowTable {
         ended[0] && ended[1]
     }
 
-    /// Finishes flows whose time is up. Called as packet time advances.
-    pub fn sweep(&mut self, sink: &mut dyn FnMut(ApiCall)) {
-        self.last_sweep = self.now;
+    /// Finishes flows whose time is up at packet time `now`. The pipeline calls it as time
+    /// moves (every second of packet time), the same way whatever the thread count.
+    pub fn tick(&mut self, now: Timestamp, sink: &mut dyn FnMut(ApiCall, EmitPoint)) {
         let idle = (self.cfg.idle_timeout_secs as i64).saturating_mul(1_000_000_000);
         while let Some((k, f)) = self.flows.front() {
-            if self.now.0.saturating_sub(f.last_ts.0) <= idle {
+            if now.0.saturating_sub(f.last_ts.0) <= idle {
                 break;
             }
-            let k = *k;
+            let (k, at) = (*k, EmitPoint { phase: 0, flow_seq: f.last_seq });
             self.stats.timed_out += 1;
-            self.finish(&k, FinishReason::Idle, sink);
+            self.finish(&k, FinishReason::Idle, at, sink);
         }
         let linger = (self.cfg.closed_linger_secs as i64).saturating_mul(1_000_000_000);
-        while let Some(&(since, k)) = self.closing.front() {
-            if self.now.0.saturating_sub(since.0) <= linger {
+        while let Some(&(since, rst_seq, k)) = self.closing.front() {
+            if now.0.saturating_sub(since.0) <= linger {
                 break;
             }
             self.closing.pop_front();
             let still = self.flows.get(&k).is_some_and(|f| f.closing_since == Some(since));
-            if still {
-                // Data after the RST means the receiver ignored it; keep following the flow.
-                let active = self.flows.get(&k).is_some_and(|f| f.last_ts.0 > since.0 + linger);
-                if !active {
-                    self.stats.reset += 1;
-                    self.finish(&k, FinishReason::Reset, sink);
-                }
+            // Data after the RST means the receiver ignored it; keep following the flow.
+            let active = self.flows.get(&k).is_some_and(|f| f.last_ts.0 > since.0 + linger);
+            if still && !active {
+                self.stats.reset += 1;
+                self.finish(&k, FinishReason::Reset, EmitPoint { phase: 1, flow_seq: rst_seq }, sink);
             }
         }
     }
 
     /// Finishes every flow (end of input), oldest activity first.
-    pub fn finish_all(&mut self, sink: &mut dyn FnMut(ApiCall)) {
-        while let Some(k) = self.flows.front().map(|(k, _)| *k) {
-            self.finish(&k, FinishReason::Shutdown, sink);
+    pub fn finish_all(&mut self, sink: &mut dyn FnMut(ApiCall, EmitPoint)) {
+        while let Some((k, f)) = self.flows.front() {
+            let (k, at) = (*k, EmitPoint { phase: 2, flow_seq: f.last_seq });
+            self.finish(&k, FinishReason::Shutdown, at, sink);
         }
         self.closing.clear();
     }
 
-    fn finish(&mut self, key: &FlowKey, reason: FinishReason, sink: &mut dyn FnMut(ApiCall)) {
+    fn finish(&mut self, key: &FlowKey, reason: FinishReason, at: EmitPoint, sink: &mut dyn FnMut(ApiCall, EmitPoint)) {
         let Some(mut flow) = self.flows.remove(key) else { return };
         self.mem = self.mem.saturating_sub(flow.mem);
-        if reason == FinishReason::Closed {
-            self.stats.closed += 1;
-        }
-        if reason == FinishReason::Evicted {
-            flow.anomalies.insert(Anomaly::FlowEvicted);
-            tracing::debug!(uid = %flow.uid, held = flow.mem, table = self.mem, "flow evicted under its bounds");
-        }
         let ts = flow.last_ts;
-        let mut e = Emit { now: ts, http_cfg: &self.http_cfg, hasher: &self.hasher, sink, transactions: &mut self.transactions };
-        let syn_seen = flow.syn_seen;
-        let Flow { http, parsing, half, uid, key, meta, anomalies, .. } = &mut flow;
-        let conn = ConnInfo { uid, key, meta, anomalies };
+        let Some(c) = flow.conn.as_deref_mut() else { return };
+        if reason == FinishReason::Evicted {
+            c.anomalies.insert(Anomaly::FlowEvicted);
+            tracing::debug!(uid = %c.uid, held = flow.mem, table = self.mem, "flow evicted under its bounds");
+        }
+        let mut e = Emit { now: ts, at, http_cfg: &self.http_cfg, hasher: &self.hasher, sink, transactions: &mut self.transactions };
+        let syn_seen = c.syn_seen;
+        let Conn { http, parsing, half, uid, anomalies, .. } = c;
+        let conn = ConnInfo { uid, key: &flow.key, meta: &flow.meta, anomalies };
         for side in [Side::Lo, Side::Hi] {
             half[side.index()].flush_all(&mut |ev| deliver(http, parsing, syn_seen, &conn, side, ev, &mut e));
         }

@@ -296,12 +296,13 @@ impl BodyReader {
     pub fn end_of_stream(&mut self) -> bool {
         let complete = matches!(self.state, State::Close | State::Done);
         self.state = State::Done;
-        self.decoder.finish();
+        self.decoder.finish(complete);
         complete
     }
 
-    pub fn finish_decoder(&mut self) {
-        self.decoder.finish();
+    /// The body is over; `complete` when its framing ended normally.
+    pub fn finish_decoder(&mut self, complete: bool) {
+        self.decoder.finish(complete);
     }
 }
 
@@ -371,6 +372,10 @@ pub enum DecodeStatus {
 enum Engine {
     Identity,
     Unknown,
+    /// A gzip body whose bytes nobody wants: its decoded length comes from the trailer
+    /// (RFC 1952 ISIZE) instead of inflating it. `head` keeps the first 3 bytes to check the
+    /// magic, `tail` the last 8, `seen` counts encoded bytes.
+    GzipTrailer { head: [u8; 3], tail: [u8; 8], seen: u64 },
     /// Collecting the gzip header before the deflate stream.
     GzipHeader(Vec<u8>),
     /// Waiting for the first two bytes to tell zlib-wrapped from raw deflate.
@@ -399,11 +404,13 @@ impl Drop for ContentDecoder {
 }
 
 impl ContentDecoder {
-    /// `cap` bounds output; the first `sample_cap` decoded bytes are kept.
+    /// `cap` bounds output; the first `sample_cap` decoded bytes are kept. With no sample
+    /// wanted, a gzip body is not inflated: its trailer says how long it decodes to.
     pub fn new(coding: Coding, cap: u64, sample_cap: usize) -> ContentDecoder {
         let engine = match coding {
             Coding::Identity => Engine::Identity,
             Coding::Unknown => Engine::Unknown,
+            Coding::Gzip if sample_cap == 0 => Engine::GzipTrailer { head: [0; 3], tail: [0; 8], seen: 0 },
             Coding::Gzip => Engine::GzipHeader(Vec::new()),
             Coding::Deflate => Engine::DeflateSniff(Vec::new()),
             Coding::Brotli => {
@@ -429,7 +436,7 @@ impl ContentDecoder {
         std::mem::take(&mut self.sample)
     }
 
-    fn held_bytes(&self) -> usize {
+    pub(crate) fn held_bytes(&self) -> usize {
         self.sample.capacity()
             + match &self.engine {
                 Engine::Inflate(_) => 48 << 10,
@@ -471,6 +478,21 @@ impl ContentDecoder {
             match &mut self.engine {
                 Engine::Identity | Engine::Unknown => {
                     self.emit(input);
+                    return;
+                }
+                Engine::GzipTrailer { head, tail, seen } => {
+                    for (i, b) in input.iter().take(3).enumerate() {
+                        if let Some(h) = head.get_mut(*seen as usize + i) {
+                            *h = *b;
+                        }
+                    }
+                    *seen += input.len() as u64;
+                    if input.len() >= 8 {
+                        tail.copy_from_slice(&input[input.len() - 8..]);
+                    } else {
+                        tail.rotate_left(input.len());
+                        tail[8 - input.len()..].copy_from_slice(input);
+                    }
                     return;
                 }
                 Engine::Stopped => return,
@@ -592,6 +614,14 @@ impl ContentDecoder {
     pub fn gap(&mut self) {
         match self.engine {
             Engine::Identity | Engine::Unknown | Engine::Stopped => {}
+            Engine::GzipTrailer { seen, .. } => {
+                // No trailer to trust now: count what was sent, as for an unknown coding.
+                self.decoded = seen.min(self.cap);
+                if self.status == DecodeStatus::Ok {
+                    self.status = DecodeStatus::Interrupted;
+                }
+                self.engine = Engine::Stopped;
+            }
             _ => {
                 if self.status == DecodeStatus::Ok {
                     self.status = DecodeStatus::Interrupted;
@@ -601,11 +631,31 @@ impl ContentDecoder {
         }
     }
 
-    /// Releases decoder state once the body is over. A compressed stream that had not
-    /// reached its end by then was cut short (or lies about its length): a decoding error.
-    pub fn finish(&mut self) {
+    /// Releases decoder state once the body is over (`complete` when its framing ended
+    /// normally). A compressed stream that had not reached its end by then was cut short (or
+    /// lies about its length): a decoding error.
+    pub fn finish(&mut self, complete: bool) {
         match self.engine {
             Engine::Identity | Engine::Unknown | Engine::Stopped => {}
+            Engine::GzipTrailer { head, tail, seen } => {
+                self.engine = Engine::Stopped;
+                if seen == 0 {
+                    return;
+                }
+                let isize = u64::from(u32::from_le_bytes([tail[4], tail[5], tail[6], tail[7]]));
+                // A gzip member is at least 18 bytes, and deflate cannot expand more than
+                // about 1032:1: anything else is not a trailer to believe.
+                let plausible = complete && head == [0x1f, 0x8b, 8] && seen >= 18 && isize <= seen.saturating_mul(1032);
+                if !plausible {
+                    self.status = DecodeStatus::Failed;
+                    self.decoded = if head == [0x1f, 0x8b, 8] { seen.min(self.cap) } else { 0 };
+                } else if isize > self.cap {
+                    self.status = DecodeStatus::Capped;
+                    self.decoded = self.cap;
+                } else {
+                    self.decoded = isize;
+                }
+            }
             Engine::GzipHeader(ref b) | Engine::DeflateSniff(ref b) if b.is_empty() => self.engine = Engine::Stopped,
             _ => {
                 if self.status == DecodeStatus::Ok {
@@ -759,7 +809,13 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         gz.write_all(&vec![0u8; 10 << 20]).unwrap();
         let gz = gz.finish().unwrap();
-        let mut d = ContentDecoder::new(Coding::Gzip, 1 << 20, 0);
+        // Read by its trailer: never inflated at all.
+        let mut t = ContentDecoder::new(Coding::Gzip, 1 << 20, 0);
+        t.feed(&gz);
+        t.finish(true);
+        assert_eq!((t.decoded, t.status), (1 << 20, DecodeStatus::Capped));
+        // Inflated (a sample is wanted): stops at the cap.
+        let mut d = ContentDecoder::new(Coding::Gzip, 1 << 20, 1);
         d.feed(&gz);
         assert_eq!(d.decoded, 1 << 20);
         assert_eq!(d.status, DecodeStatus::Capped);
@@ -775,20 +831,57 @@ mod tests {
         let gz = gz.finish().unwrap();
         let mut d = ContentDecoder::new(Coding::Gzip, 1 << 20, 0);
         d.feed(&gz[..gz.len() / 2]);
-        d.finish();
+        d.finish(false);
         assert_eq!(d.status, DecodeStatus::Failed);
         let mut d = ContentDecoder::new(Coding::Gzip, 1 << 20, 0);
-        d.finish();
+        d.finish(true);
         assert_eq!(d.status, DecodeStatus::Ok);
     }
 
     #[test]
     fn corrupt_gzip_fails_cleanly() {
-        let mut d = ContentDecoder::new(Coding::Gzip, 1 << 20, 0);
+        for sample in [0, 1] {
+            let mut d = ContentDecoder::new(Coding::Gzip, 1 << 20, sample);
+            d.feed(b"not gzip at all, not even close");
+            d.finish(true);
+            assert_eq!((d.status, d.decoded), (DecodeStatus::Failed, 0), "sample {sample}");
+        }
+        let mut d = ContentDecoder::new(Coding::Gzip, 1 << 20, 1);
         d.feed(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff");
         assert_eq!(d.status, DecodeStatus::Failed);
-        let mut d = ContentDecoder::new(Coding::Gzip, 1 << 20, 0);
-        d.feed(b"not gzip at all");
-        assert_eq!(d.status, DecodeStatus::Failed);
+        // A trailer claiming more than deflate can expand to is not believed.
+        let mut t = ContentDecoder::new(Coding::Gzip, 1 << 30, 0);
+        t.feed(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff\x03\x00\x00\x00\x00\x00\xff\xff\xff\x7f");
+        t.finish(true);
+        assert_eq!(t.status, DecodeStatus::Failed);
+    }
+
+    #[test]
+    fn trailer_length_equals_inflated_length() {
+        let plain = b"{\"id\": 1, \"name\": \"alice\"}".repeat(300);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&plain).unwrap();
+        let gz = gz.finish().unwrap();
+        for split in [1, 3, 7, 8, 9, 100, gz.len()] {
+            let mut t = ContentDecoder::new(Coding::Gzip, 1 << 20, 0);
+            let mut d = ContentDecoder::new(Coding::Gzip, 1 << 20, 1);
+            for part in gz.chunks(split) {
+                t.feed(part);
+                d.feed(part);
+            }
+            t.finish(true);
+            d.finish(true);
+            assert_eq!((t.decoded, t.status), (plain.len() as u64, DecodeStatus::Ok), "split {split}");
+            assert_eq!(t.decoded, d.decoded);
+        }
+        // Cut short, or interrupted by a gap: the encoded bytes seen, flagged.
+        let mut t = ContentDecoder::new(Coding::Gzip, 1 << 20, 0);
+        t.feed(&gz[..gz.len() / 2]);
+        t.finish(false);
+        assert_eq!((t.decoded, t.status), ((gz.len() / 2) as u64, DecodeStatus::Failed));
+        let mut t = ContentDecoder::new(Coding::Gzip, 1 << 20, 0);
+        t.feed(&gz[..10]);
+        t.gap();
+        assert_eq!((t.decoded, t.status), (10, DecodeStatus::Interrupted));
     }
 }

@@ -20,7 +20,7 @@ use super::body::{BodyReader, ContentDecoder, Framing};
 use super::message::{request_info, response_info, RequestInfo, ResponseInfo};
 use super::parse::{
     find_request_start, find_status_start, head_end, head_end_resume, is_tchar, line_end, parse_headers,
-    is_known_method, parse_request_line, parse_status_line, probe_request, probe_status, strict_request, Probe,
+    is_known_method, parse_request_line, parse_status_line, probe_request, probe_status, strict_request, strict_response, Probe,
     RawHeader,
 };
 use super::websocket::Deframer;
@@ -186,7 +186,8 @@ impl Tx {
 /// HTTP state of one TCP connection.
 pub struct HttpConn {
     dirs: [Dir; 2],
-    txs: VecDeque<Tx>,
+    /// Boxed: a transaction is large and moves through the queue.
+    txs: VecDeque<Box<Tx>>,
     next_depth: u32,
     client: Option<Side>,
     /// After a WebSocket upgrade: the frame decoders, and how many payload bytes each
@@ -777,7 +778,7 @@ impl HttpConn {
         dir.messages += 1;
         let depth = self.next_depth;
         self.next_depth += 1;
-        let mut tx = Tx::new(depth);
+        let mut tx = Box::new(Tx::new(depth));
         tx.req_ts = Some(dir.msg_ts);
         tx.req_start_off = dir.msg_off;
         tx.req_wire = head.len() as u64;
@@ -807,8 +808,18 @@ impl HttpConn {
         if too_long {
             anomalies.insert(Anomaly::HeaderTooLong);
         }
-        let (le, next) = line_end(head).unwrap_or((head.len(), head.len()));
-        let Some(status) = parse_status_line(&head[..le], &mut anomalies) else {
+        let mut headers = Vec::new();
+        let status = match strict_response(head, ctx.cfg.max_headers, &mut headers) {
+            Some(st) => Some(st),
+            None => {
+                headers.clear();
+                let (le, next) = line_end(head).unwrap_or((head.len(), head.len()));
+                parse_status_line(&head[..le], &mut anomalies).inspect(|_| {
+                    parse_headers(&head[next..], ctx.cfg.max_headers, &mut headers, &mut anomalies);
+                })
+            }
+        };
+        let Some(status) = status else {
             let dir = &mut self.dirs[s];
             anomalies.insert(Anomaly::BadStatusLine);
             dir.pending = anomalies;
@@ -816,8 +827,6 @@ impl HttpConn {
             dir.resynced = true;
             return;
         };
-        let mut headers = Vec::new();
-        parse_headers(&head[next..], ctx.cfg.max_headers, &mut headers, &mut anomalies);
         let dir = &mut self.dirs[s];
         let resynced = std::mem::take(&mut dir.resynced);
         let (msg_ts, msg_ack) = (dir.msg_ts, dir.msg_ack);
@@ -834,7 +843,7 @@ impl HttpConn {
             None => {
                 let depth = self.next_depth;
                 self.next_depth += 1;
-                let mut tx = Tx::new(depth);
+                let mut tx = Box::new(Tx::new(depth));
                 tx.anomalies.insert(Anomaly::UnmatchedResponse);
                 self.push_tx(tx, ctx);
                 self.txs.len() - 1
@@ -922,7 +931,7 @@ impl HttpConn {
     }
 
     fn next_awaiting(&self) -> Option<usize> {
-        self.txs.iter().position(Tx::awaiting_response)
+        self.txs.iter().position(|t| t.awaiting_response())
     }
 
     fn start_http09_response(&mut self, side: Side, idx: usize, off: u64, ts: Timestamp, ctx: &mut HttpCtx<'_>) {
@@ -984,7 +993,7 @@ impl HttpConn {
         // describes the message; `missed_bytes` says how much of it the capture lacked.
         let (decoded, sample, mut anomalies) = match body {
             Some(mut b) => {
-                b.finish_decoder();
+                b.finish_decoder(!truncated);
                 let mut a = AnomalySet::default();
                 b.decoder().anomalies(&mut a);
                 let missing = b.missing;
@@ -1255,12 +1264,12 @@ impl HttpConn {
         let i = depth.checked_sub(front)? as usize;
         // Depths are increasing but not always contiguous after emission; search near i.
         match self.txs.get(i) {
-            Some(t) if t.depth == depth => self.txs.get_mut(i),
-            _ => self.txs.iter_mut().find(|t| t.depth == depth),
+            Some(t) if t.depth == depth => self.txs.get_mut(i).map(|b| &mut **b),
+            _ => self.txs.iter_mut().find(|t| t.depth == depth).map(|b| &mut **b),
         }
     }
 
-    fn push_tx(&mut self, tx: Tx, ctx: &mut HttpCtx<'_>) {
+    fn push_tx(&mut self, tx: Box<Tx>, ctx: &mut HttpCtx<'_>) {
         self.txs.push_back(tx);
         while self.txs.len() > ctx.cfg.max_pending.max(1) {
             let Some(mut old) = self.txs.pop_front() else { break };
@@ -1279,14 +1288,14 @@ impl HttpConn {
     }
 
     fn emit_ready(&mut self, ctx: &mut HttpCtx<'_>) {
-        while self.txs.front().is_some_and(Tx::settled) {
+        while self.txs.front().is_some_and(|t| t.settled()) {
             if let Some(tx) = self.txs.pop_front() {
                 self.emit(tx, ctx);
             }
         }
     }
 
-    fn emit(&mut self, mut tx: Tx, ctx: &mut HttpCtx<'_>) {
+    fn emit(&mut self, mut tx: Box<Tx>, ctx: &mut HttpCtx<'_>) {
         let client = self.client.unwrap_or(Side::Lo);
         if tx.req_part == Part::Open {
             tx.req_part = Part::Truncated;

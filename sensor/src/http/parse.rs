@@ -311,6 +311,30 @@ pub fn strict_request<'a>(head: &'a [u8], max: usize, out: &mut Vec<RawHeader<'a
     Some(RequestLine { method: subslice(head, method)?, uri: subslice(head, path)?, version: Some(version) })
 }
 
+/// Parses a response head with httparse: `Some((status line, headers))` when it accepts
+/// it. The status line's version is reported as `1.0` or `1.1`, as httparse reads it.
+pub fn strict_response<'a>(head: &'a [u8], max: usize, out: &mut Vec<RawHeader<'a>>) -> Option<StatusLine<'a>> {
+    let mut storage = [httparse::EMPTY_HEADER; 64];
+    let mut rsp = httparse::Response::new(&mut storage);
+    match rsp.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return None,
+    }
+    if rsp.headers.len() > max {
+        return None;
+    }
+    let version: &'static [u8] = match rsp.version? {
+        0 => b"1.0",
+        _ => b"1.1",
+    };
+    let code = rsp.code?;
+    let reason = subslice(head, rsp.reason?.as_bytes())?;
+    for h in rsp.headers.iter() {
+        out.push(RawHeader { name: h.name.as_bytes(), value: trim(h.value).into() });
+    }
+    Some(StatusLine { version, code, reason })
+}
+
 /// The sub-slice of `whole` that `part` points into (httparse returns views of its input).
 fn subslice<'a>(whole: &'a [u8], part: &[u8]) -> Option<&'a [u8]> {
     let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
@@ -489,6 +513,18 @@ mod tests {
     fn escaping() {
         assert_eq!(escape_bytes(b"a\xffb"), "a\\xffb");
         assert_eq!(escape_bytes("é".as_bytes()), "é");
+    }
+
+    #[test]
+    fn strict_response_matches_lax() {
+        let head = b"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\nX: y\r\n\r\n";
+        let mut out = Vec::new();
+        let sl = strict_response(head, 64, &mut out).unwrap();
+        let mut a = AnomalySet::default();
+        let lax = parse_status_line(b"HTTP/1.1 404 Not Found", &mut a).unwrap();
+        assert_eq!(sl, lax);
+        assert_eq!(out.len(), 2);
+        assert!(strict_response(b"http/1.1 200 OK\r\n\r\n", 64, &mut Vec::new()).is_none());
     }
 
     #[test]

@@ -84,9 +84,22 @@ fn opt_float(out: &mut Vec<u8>, v: Option<f64>) {
 }
 
 fn ip(out: &mut Vec<u8>, a: &IpAddr) {
-    use std::io::Write;
     out.push(b'"');
-    let _ = write!(out, "{a}");
+    match a {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            for (i, b) in o.iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                int(out, *b);
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::io::Write;
+            let _ = write!(out, "{v6}");
+        }
+    }
     out.push(b'"');
 }
 
@@ -101,120 +114,114 @@ fn strings(out: &mut Vec<u8>, v: &[String]) {
     out.push(b']');
 }
 
-fn key(out: &mut Vec<u8>, k: &str) {
-    out.extend_from_slice(b",\"");
-    out.extend_from_slice(k.as_bytes());
-    out.extend_from_slice(b"\":");
-}
-
 impl ApiCall {
     /// Appends this record as one line of JSON, newline included.
     pub fn write_jsonl(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"schema_version\":");
         int(out, self.schema_version);
-        key(out, "ts");
+        out.extend_from_slice(b",\"ts\":");
         float(out, self.ts);
-        key(out, "uid");
+        out.extend_from_slice(b",\"uid\":");
         string(out, &self.uid);
-        key(out, "orig_h");
+        out.extend_from_slice(b",\"orig_h\":");
         ip(out, &self.orig_h);
-        key(out, "orig_p");
+        out.extend_from_slice(b",\"orig_p\":");
         int(out, self.orig_p);
-        key(out, "resp_h");
+        out.extend_from_slice(b",\"resp_h\":");
         ip(out, &self.resp_h);
-        key(out, "resp_p");
+        out.extend_from_slice(b",\"resp_p\":");
         int(out, self.resp_p);
-        key(out, "trans_depth");
+        out.extend_from_slice(b",\"trans_depth\":");
         int(out, self.trans_depth);
         for (k, v) in [
-            ("method", &self.method),
-            ("host", &self.host),
-            ("uri", &self.uri),
-            ("path", &self.path),
-            ("query", &self.query),
-            ("version", &self.version),
-            ("user_agent", &self.user_agent),
+            (&b",\"method\":"[..], &self.method),
+            (&b",\"host\":"[..], &self.host),
+            (&b",\"uri\":"[..], &self.uri),
+            (&b",\"path\":"[..], &self.path),
+            (&b",\"query\":"[..], &self.query),
+            (&b",\"version\":"[..], &self.version),
+            (&b",\"user_agent\":"[..], &self.user_agent),
         ] {
-            key(out, k);
+            out.extend_from_slice(k);
             opt_string(out, v);
         }
-        key(out, "status_code");
+        out.extend_from_slice(b",\"status_code\":");
         opt_int(out, self.status_code);
-        key(out, "status_msg");
+        out.extend_from_slice(b",\"status_msg\":");
         opt_string(out, &self.status_msg);
-        key(out, "info_code");
+        out.extend_from_slice(b",\"info_code\":");
         opt_int(out, self.info_code);
-        key(out, "response_ts");
+        out.extend_from_slice(b",\"response_ts\":");
         opt_float(out, self.response_ts);
-        key(out, "latency_ms");
+        out.extend_from_slice(b",\"latency_ms\":");
         opt_float(out, self.latency_ms);
-        key(out, "duration_ms");
+        out.extend_from_slice(b",\"duration_ms\":");
         opt_float(out, self.duration_ms);
         for (k, v) in [
-            ("request_body_len", self.request_body_len),
-            ("response_body_len", self.response_body_len),
-            ("request_len", self.request_len),
-            ("response_len", self.response_len),
+            (&b",\"request_body_len\":"[..], self.request_body_len),
+            (&b",\"response_body_len\":"[..], self.response_body_len),
+            (&b",\"request_len\":"[..], self.request_len),
+            (&b",\"response_len\":"[..], self.response_len),
         ] {
-            key(out, k);
+            out.extend_from_slice(k);
             int(out, v);
         }
         for (k, v) in [
-            ("request_content_type", &self.request_content_type),
-            ("response_content_type", &self.response_content_type),
-            ("response_content_encoding", &self.response_content_encoding),
-            ("x_forwarded_for", &self.x_forwarded_for),
+            (&b",\"request_content_type\":"[..], &self.request_content_type),
+            (&b",\"response_content_type\":"[..], &self.response_content_type),
+            (&b",\"response_content_encoding\":"[..], &self.response_content_encoding),
+            (&b",\"x_forwarded_for\":"[..], &self.x_forwarded_for),
         ] {
-            key(out, k);
+            out.extend_from_slice(k);
             opt_string(out, v);
         }
-        key(out, "cookie_names");
+        out.extend_from_slice(b",\"cookie_names\":");
         strings(out, &self.cookie_names);
-        key(out, "set_cookie_names");
+        out.extend_from_slice(b",\"set_cookie_names\":");
         strings(out, &self.set_cookie_names);
         for (k, v) in [
-            ("auth_scheme", &self.auth_scheme),
-            ("auth_hash", &self.auth_hash),
-            ("auth_user", &self.auth_user),
-            ("upgrade", &self.upgrade),
+            (&b",\"auth_scheme\":"[..], &self.auth_scheme),
+            (&b",\"auth_hash\":"[..], &self.auth_hash),
+            (&b",\"auth_user\":"[..], &self.auth_user),
+            (&b",\"upgrade\":"[..], &self.upgrade),
         ] {
-            key(out, k);
+            out.extend_from_slice(k);
             opt_string(out, v);
         }
-        key(out, "anomalies");
+        out.extend_from_slice(b",\"anomalies\":");
         strings(out, &self.anomalies);
-        key(out, "missed_bytes");
+        out.extend_from_slice(b",\"missed_bytes\":");
         int(out, self.missed_bytes);
-        key(out, "quality");
+        out.extend_from_slice(b",\"quality\":");
         out.extend_from_slice(match self.quality {
             Quality::Complete => b"\"complete\"",
             Quality::Gap => b"\"gap\"",
             Quality::OneSided => b"\"one_sided\"",
             Quality::Truncated => b"\"truncated\"",
         });
-        key(out, "vlan");
+        out.extend_from_slice(b",\"vlan\":");
         opt_int(out, self.vlan);
-        key(out, "tunnel");
+        out.extend_from_slice(b",\"tunnel\":");
         match &self.tunnel {
             None => out.extend_from_slice(b"null"),
             Some(TunnelRecord { kind, id, outer_src, outer_dst }) => {
                 out.extend_from_slice(b"{\"kind\":");
                 string(out, kind);
-                key(out, "id");
+                out.extend_from_slice(b",\"id\":");
                 opt_int(out, *id);
-                key(out, "outer_src");
+                out.extend_from_slice(b",\"outer_src\":");
                 ip(out, outer_src);
-                key(out, "outer_dst");
+                out.extend_from_slice(b",\"outer_dst\":");
                 ip(out, outer_dst);
                 out.push(b'}');
             }
         }
         if let Some(b) = &self.request_body {
-            key(out, "request_body");
+            out.extend_from_slice(b",\"request_body\":");
             string(out, b);
         }
         if let Some(b) = &self.response_body {
-            key(out, "response_body");
+            out.extend_from_slice(b",\"response_body\":");
             string(out, b);
         }
         out.extend_from_slice(b"}\n");
