@@ -18,19 +18,19 @@ pub struct Cli {
 pub enum Command {
     /// Replay pcap/pcapng files into API call records (DIR/records.jsonl).
     Replay(ReplayArgs),
+    /// Capture live from network interfaces into API call records (DIR/records.jsonl),
+    /// until SIGINT or SIGTERM.
+    Capture(CaptureArgs),
 }
 
+/// Options both replay and capture take.
 #[derive(Args, Debug)]
-pub struct ReplayArgs {
-    /// Capture files (pcap or pcapng); several are merged in packet-time order; `-` is stdin.
-    #[arg(required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
-
+pub struct Common {
     /// Output directory; created if missing. records.jsonl in it is replaced.
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: PathBuf,
 
-    /// BPF filter applied to every file, in tcpdump syntax.
+    /// BPF filter, in tcpdump syntax.
     #[arg(short = 'f', long = "filter", value_name = "BPF")]
     pub filter: Option<String>,
 
@@ -48,13 +48,98 @@ pub struct ReplayArgs {
     pub hash_key_file: Option<PathBuf>,
 
     /// Flow worker threads (1 runs everything on one thread). Default: the CPUs available.
-    /// Output is the same at any count.
     #[arg(long, short = 't', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: Option<u16>,
+
+    /// UDP ports decoded as VXLAN (repeat or comma-separate).
+    #[arg(long, value_name = "PORT", value_delimiter = ',', default_values_t = [4789u16, 8472])]
+    pub vxlan_port: Vec<u16>,
+
+    /// UDP ports decoded as GENEVE.
+    #[arg(long, value_name = "PORT", value_delimiter = ',', default_values_t = [6081u16])]
+    pub geneve_port: Vec<u16>,
 
     /// Print nothing but errors and warnings.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CaptureArgs {
+    /// Interface to capture on (repeat for several).
+    #[arg(short = 'i', long = "interface", value_name = "IFACE", required = true)]
+    pub interfaces: Vec<String>,
+
+    #[command(flatten)]
+    pub common: Common,
+
+    /// Bytes kept per frame (0: whole frames).
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    pub snaplen: u32,
+
+    /// Do not put the interfaces in promiscuous mode (a SPAN port or tap needs it on).
+    #[arg(long)]
+    pub no_promisc: bool,
+
+    /// Kernel capture buffer per interface, e.g. 64M.
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
+    pub buffer_size: usize,
+
+    /// Start a new records file once this big, e.g. 100M (old ones are renamed
+    /// records-<UTC time>.jsonl).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub rotate_size: Option<usize>,
+
+    /// Start a new records file this often, e.g. 1h, 30m, 1d.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub rotate_interval: Option<std::time::Duration>,
+
+    /// Keep at most this many rotated files.
+    #[arg(long, value_name = "N")]
+    pub rotate_keep: Option<usize>,
+
+    /// Stop after this long (e.g. 30s); by default capture runs until SIGINT or SIGTERM.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+
+    /// Log capture counters (packets, records, kernel drops) this often.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub stats_interval: std::time::Duration,
+
+    /// Become this user once the interfaces are open (the output directory is given to it).
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+}
+
+/// Parses durations like `30s`, `10m`, `1h`, `1d` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&s[..i], c),
+        _ => (s, 's'),
+    };
+    let n: u64 = num.trim().parse().map_err(|_| format!("'{s}' is not a duration (examples: 30s, 10m, 1h)"))?;
+    let secs = match unit {
+        's' => n,
+        'm' => n * 60,
+        'h' => n * 3600,
+        'd' => n * 86_400,
+        _ => return Err(format!("unknown duration unit '{unit}' (use s, m, h or d)")),
+    };
+    if secs == 0 {
+        return Err(format!("'{s}' must be at least 1s"));
+    }
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// Capture files (pcap or pcapng); several are merged in packet-time order; `-` is stdin.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub common: Common,
 }
 
 /// The default worker count: the CPUs this process may use.
@@ -84,6 +169,15 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(std::time::Duration::from_secs(30)));
+        assert_eq!(parse_duration("2h"), Ok(std::time::Duration::from_secs(7200)));
+        assert_eq!(parse_duration("45"), Ok(std::time::Duration::from_secs(45)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5w").is_err());
+    }
 
     #[test]
     fn sizes() {

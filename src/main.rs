@@ -1,8 +1,10 @@
 //! `apitap`: the command line. Parses arguments, wires the sensor and analyzer libraries
 //! together, prints summaries, and turns errors into one clear line and an exit code.
 
+mod capture;
 mod cli;
 mod output;
+mod privs;
 mod replay;
 mod summary;
 
@@ -20,6 +22,7 @@ fn main() -> ExitCode {
     init_tracing(cli.verbose);
     let result = match cli.command {
         cli::Command::Replay(args) => replay::run(args),
+        cli::Command::Capture(args) => capture::run(args),
     };
     match result {
         Ok(code) => code,

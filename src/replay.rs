@@ -1,6 +1,6 @@
 //! `apitap replay`: capture files in, DIR/records.jsonl out, a summary on stdout.
 
-use crate::cli::ReplayArgs;
+use crate::cli::{Common, ReplayArgs};
 use crate::output::{hash_key, RecordWriter};
 use crate::summary;
 use anyhow::{Context, Result};
@@ -10,26 +10,23 @@ use sensor::SensorConfig;
 use std::process::ExitCode;
 
 pub fn run(args: ReplayArgs) -> Result<ExitCode> {
+    let c = &args.common;
     // Open every input before creating any output: a typo in the third file name should
     // not leave a half-written directory behind.
     let mut sources = Vec::with_capacity(args.files.len());
     for f in &args.files {
-        sources.push(FileSource::open(f, args.filter.as_deref())?);
+        sources.push(FileSource::open(f, c.filter.as_deref())?);
     }
     if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
         anyhow::bail!("stdin ('-') can be read only once");
     }
-    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create output directory {}", args.out.display()))?;
+    std::fs::create_dir_all(&c.out).with_context(|| format!("cannot create output directory {}", c.out.display()))?;
+    let cfg = sensor_config(c)?;
 
-    let mut cfg = SensorConfig::default();
-    cfg.http.body_sample = args.body_sample;
-    cfg.max_memory = args.max_memory;
-    cfg.hash_key = hash_key(args.hash_key_file.as_deref(), &args.out)?;
-
-    let records_path = args.out.join("records.jsonl");
+    let records_path = c.out.join("records.jsonl");
     let mut writer = RecordWriter::create(&records_path)?;
     let started = std::time::Instant::now();
-    let threads = args.threads.map_or_else(crate::cli::default_threads, usize::from);
+    let threads = c.threads.map_or_else(crate::cli::default_threads, usize::from);
     let outcome = {
         let mut sink = |_call: Option<&sensor::ApiCall>, line: &[u8]| writer.write_line(line);
         let pipeline = Pipeline::new(cfg, threads, Mode::Replay);
@@ -44,8 +41,8 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     let elapsed = started.elapsed();
     writer.finish()?;
 
-    if !args.quiet {
-        print!("{}", summary::render(&outcome.summary, &records_path, elapsed));
+    if !c.quiet {
+        print!("{}", summary::render("apitap replay summary", &outcome.summary, &[], &records_path, elapsed));
     }
     match outcome.error {
         None => Ok(ExitCode::SUCCESS),
@@ -55,4 +52,15 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         }
         Some(e) => Err(anyhow::Error::new(e).context("the capture could not be read to its end; records up to that point were written")),
     }
+}
+
+/// The sensor configuration the common options describe.
+pub fn sensor_config(c: &Common) -> Result<SensorConfig> {
+    let mut cfg = SensorConfig::default();
+    cfg.http.body_sample = c.body_sample;
+    cfg.max_memory = c.max_memory;
+    cfg.decode.vxlan_ports = c.vxlan_port.clone();
+    cfg.decode.geneve_ports = c.geneve_port.clone();
+    cfg.hash_key = hash_key(c.hash_key_file.as_deref(), &c.out)?;
+    Ok(cfg)
 }

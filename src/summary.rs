@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::path::Path;
 use std::time::Duration;
 
-fn thousands(n: u64) -> String {
+pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
@@ -47,10 +47,12 @@ pub fn utc(ts: Timestamp) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-pub fn render(s: &Summary, records: &Path, elapsed: Duration) -> String {
+/// The summary block: `title`, the counters, any `extra` lines (capture's interface
+/// counters), and where the records are.
+pub fn render(title: &str, s: &Summary, extra: &[String], records: &Path, elapsed: Duration) -> String {
     let mut o = String::new();
     let d = &s.decode;
-    let _ = writeln!(o, "apitap replay summary");
+    let _ = writeln!(o, "{title}");
     let mut pk = format!("  packets       {:>12}  ({} on the wire", thousands(s.packets), bytes(d.wire_bytes));
     if d.truncated_frames > 0 {
         let _ = write!(pk, ", {} cut by snaplen", thousands(d.truncated_frames));
@@ -129,13 +131,21 @@ pub fn render(s: &Summary, records: &Path, elapsed: Duration) -> String {
             let _ = writeln!(o, "  time span     (no packets)");
         }
     }
+    for line in extra {
+        let _ = writeln!(o, "  {line}");
+    }
+    if s.queue_drops > 0 {
+        let _ = writeln!(o, "  queue drops   {:>12}  (segments dropped because a flow worker fell behind)", thousands(s.queue_drops));
+    }
     let secs = elapsed.as_secs_f64().max(1e-9);
     let _ = writeln!(
         o,
-        "  processed in  {:>12}  ({:.2} Gbit/s, {} transactions/s)",
+        "  processed in  {:>12}  ({:.2} Gbit/s, {} transactions/s, {} flow worker{})",
         format!("{:.3} s", elapsed.as_secs_f64()),
         d.wire_bytes as f64 * 8.0 / secs / 1e9,
-        thousands((s.transactions as f64 / secs) as u64)
+        thousands((s.transactions as f64 / secs) as u64),
+        s.workers,
+        if s.workers == 1 { "" } else { "s" }
     );
     let _ = writeln!(o, "  records       {}", records.display());
     o

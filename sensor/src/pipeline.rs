@@ -177,6 +177,9 @@ const TICK_NS: i64 = 1_000_000_000;
 const FLUSH_EVERY: u64 = 1024;
 /// Batches waiting per worker.
 const QUEUE_DEPTH: usize = 16;
+/// Records a worker gathers before sending them on, even mid-batch: the end of a capture
+/// finishes every open flow in one batch, and the merger must not hold them all at once.
+const OUTPUT_CHUNK: usize = 2048;
 
 /// A TCP segment owned by a batch: the header fields and where its payload sits.
 struct SegHead {
@@ -215,7 +218,7 @@ fn new_batch() -> Batch {
 /// `lines` and, when the sink wants it, the record.
 #[derive(Default)]
 struct Output {
-    records: Vec<(OrderKey, Option<ApiCall>, Range<usize>)>,
+    records: Vec<(OrderKey, Option<Box<ApiCall>>, Range<usize>)>,
     lines: Vec<u8>,
 }
 
@@ -275,17 +278,27 @@ struct WorkerChannels {
 fn worker_loop(id: usize, mut table: FlowTable, ch: WorkerChannels, keep_records: bool) {
     let mut n = 0u64;
     let mut counts = RecordCounts::default();
+    let mut watermark = 0u64;
+    let fresh = |given: &Receiver<Output>| {
+        let mut o = given.try_recv().unwrap_or_default();
+        o.records.clear();
+        o.lines.clear();
+        o
+    };
     while let Ok(mut batch) = ch.rx.recv() {
-        let mut out = ch.given.try_recv().unwrap_or_default();
-        out.records.clear();
-        out.lines.clear();
+        let mut out = fresh(&ch.given);
         let mut push = |call: ApiCall, at: EmitPoint, seq: u64| {
             counts.count(&call);
             let start = out.lines.len();
             call.write_jsonl(&mut out.lines);
             let range = start..out.lines.len();
-            out.records.push((OrderKey { seq, at, n }, keep_records.then_some(call), range));
+            out.records.push((OrderKey { seq, at, n }, keep_records.then(|| Box::new(call)), range));
             n += 1;
+            if out.records.len() >= OUTPUT_CHUNK {
+                // Send what there is now; the watermark stays where the last batch left it.
+                let full = std::mem::replace(&mut out, fresh(&ch.given));
+                let _ = ch.out.send(WorkerOut { worker: id, out: full, watermark, done: None });
+            }
         };
         for item in &batch.items {
             match item {
@@ -319,7 +332,7 @@ fn worker_loop(id: usize, mut table: FlowTable, ch: WorkerChannels, keep_records
             done = Some((table.stats.clone(), std::mem::take(&mut counts)));
         }
         let last = done.is_some();
-        let watermark = if last { u64::MAX } else { batch.watermark };
+        watermark = if last { u64::MAX } else { batch.watermark };
         batch.items.clear();
         batch.data.clear();
         let _ = ch.spare.send(batch);
@@ -513,8 +526,25 @@ impl Pipeline {
         }
     }
 
-    /// Sends every pending batch and writes the records that are ready. Live capture calls
-    /// this when the network is quiet, so records do not wait for the next packets.
+    /// Live capture on a quiet network: time moves on to `now` (the clock, which live packet
+    /// times follow) so timeouts still fire, and pending work is pushed out so records do
+    /// not wait for the next packets.
+    pub fn idle(&mut self, now: Timestamp, sink: &mut Sink<'_>) {
+        if now > self.max_ts {
+            self.max_ts = now;
+        }
+        if let Some(t) = self.last_tick {
+            if self.max_ts.0 - t.0 >= TICK_NS {
+                self.last_tick = Some(self.max_ts);
+                self.seq += 1;
+                let (seq, ts) = (self.seq, self.max_ts);
+                self.tick(seq, ts, sink);
+            }
+        }
+        self.flush(sink);
+    }
+
+    /// Sends every pending batch and writes the records that are ready.
     pub fn flush(&mut self, sink: &mut Sink<'_>) {
         let Engine::Threaded(t) = &mut self.engine else { return };
         let watermark = self.seq;
@@ -562,7 +592,9 @@ impl Pipeline {
                 None => break,
             }
         }
-        let low = t.workers.iter().map(|w| w.watermark).min().unwrap_or(0);
+        // Each worker's records arrive in key order. The smallest head record may go out
+        // once no worker could still send a smaller one: each other worker has a record
+        // waiting (necessarily larger), has finished, or has passed that packet.
         loop {
             let mut best: Option<(usize, OrderKey)> = None;
             for (i, w) in t.workers.iter_mut().enumerate() {
@@ -575,16 +607,20 @@ impl Pipeline {
                 }
                 if let Some(o) = w.queue.front() {
                     let k = o.records[w.next].0;
-                    if k.seq <= low && best.is_none_or(|(_, b)| k < b) {
+                    if best.is_none_or(|(_, b)| k < b) {
                         best = Some((i, k));
                     }
                 }
             }
-            let Some((i, _)) = best else { break };
+            let Some((i, k)) = best else { break };
+            let safe = t.workers.iter().all(|w| !w.queue.is_empty() || w.finished.is_some() || w.watermark >= k.seq);
+            if !safe {
+                break;
+            }
             let w = &mut t.workers[i];
             let Some(o) = w.queue.front() else { break };
             let (_, call, range) = &o.records[w.next];
-            sink.emit(call.as_ref(), o.lines.get(range.clone()).unwrap_or(&[]));
+            sink.emit(call.as_deref(), o.lines.get(range.clone()).unwrap_or(&[]));
             w.next += 1;
         }
     }

@@ -3,12 +3,15 @@
 //! pcap-parser's readers do), so the packet path never copies a frame it does not keep.
 //!
 //! Files (pcap and pcapng, or `-` for stdin) are read through libpcap. Several files are
-//! merged into one stream in packet-time order by [`MergedSource`].
+//! merged into one stream in packet-time order by [`MergedSource`]. Live interfaces are
+//! read by [`LiveSource`], which hands packets to a callback.
 
 mod file;
+mod live;
 mod merge;
 
 pub use file::FileSource;
+pub use live::{IfaceStats, LiveOptions, LiveSource};
 pub use merge::MergedSource;
 
 use crate::time::Timestamp;
@@ -146,6 +149,8 @@ pub enum CaptureError {
     Truncated { path: PathBuf, packets: u64, reason: String },
     #[error("error reading '{path}' after {packets} packets: {reason}")]
     Read { path: PathBuf, packets: u64, reason: String },
+    #[error("interface '{iface}': {reason}")]
+    Device { iface: String, reason: String },
 }
 
 impl CaptureError {

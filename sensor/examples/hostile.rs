@@ -1,0 +1,136 @@
+//! Writes the hostile captures the memory bound is measured against (bench/hostile.sh):
+//!
+//!   cargo run --release -p apitap-sensor --example hostile -- KIND OUT.pcap [N]
+//!
+//! KIND:
+//! - `synflood`: N distinct flows (default 1,000,000), each a lone SYN.
+//! - `slowloris`: N connections (default 100,000) opened, then each sending one byte of a
+//!   request head a second, for 20 seconds, all at once.
+//! - `overlap`: N connections (default 600, so 600 MiB waiting in all, over the default
+//!   512 MiB bound) each sending 1 MiB out of order behind a hole that never fills, every
+//!   tenth segment again with different bytes, and N more sending a giant (never-ending)
+//!   request head.
+//!
+//! Synthetic by necessity (no real stack sends this), built with etherparse.
+
+use etherparse::PacketBuilder;
+use std::io::{BufWriter, Write};
+
+struct Pcap<W: Write> {
+    out: W,
+}
+
+impl<W: Write> Pcap<W> {
+    fn new(mut out: W) -> std::io::Result<Self> {
+        out.write_all(&0xa1b2c3d4u32.to_le_bytes())?;
+        out.write_all(&2u16.to_le_bytes())?;
+        out.write_all(&4u16.to_le_bytes())?;
+        out.write_all(&[0; 8])?;
+        out.write_all(&65535u32.to_le_bytes())?;
+        out.write_all(&1u32.to_le_bytes())?;
+        Ok(Pcap { out })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn tcp(&mut self, t_us: u64, src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, seq: u32, ack: Option<u32>, syn: bool, payload: &[u8]) -> std::io::Result<()> {
+        let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]).ipv4(src, dst, 64);
+        let mut t = b.tcp(sp, dp, seq, 65535);
+        if syn {
+            t = t.syn();
+        }
+        if let Some(a) = ack {
+            t = t.ack(a);
+        }
+        let mut frame = Vec::with_capacity(64 + payload.len());
+        t.write(&mut frame, payload).map_err(std::io::Error::other)?;
+        self.out.write_all(&((t_us / 1_000_000) as u32).to_le_bytes())?;
+        self.out.write_all(&((t_us % 1_000_000) as u32).to_le_bytes())?;
+        self.out.write_all(&(frame.len() as u32).to_le_bytes())?;
+        self.out.write_all(&(frame.len() as u32).to_le_bytes())?;
+        self.out.write_all(&frame)
+    }
+}
+
+fn client(i: u64) -> ([u8; 4], u16) {
+    let ip = 0x0a00_0000u32 + (i / 50_000) as u32 + 1;
+    (ip.to_be_bytes(), 10_000 + (i % 50_000) as u16)
+}
+
+const SERVER: [u8; 4] = [192, 168, 1, 1];
+const T0: u64 = 1_700_000_000_000_000;
+
+fn main() -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(kind), Some(path)) = (args.get(1), args.get(2)) else {
+        eprintln!("usage: hostile synflood|slowloris|overlap OUT.pcap [N]");
+        std::process::exit(2);
+    };
+    let n: Option<u64> = args.get(3).and_then(|s| s.parse().ok());
+    let mut p = Pcap::new(BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?))?;
+    match kind.as_str() {
+        "synflood" => {
+            for i in 0..n.unwrap_or(1_000_000) {
+                let (ip, port) = client(i);
+                p.tcp(T0 + i, ip, SERVER, port, 80, i as u32, None, true, b"")?;
+            }
+        }
+        "slowloris" => {
+            let n = n.unwrap_or(100_000);
+            for i in 0..n {
+                let (ip, port) = client(i);
+                let t = T0 + i * 5;
+                p.tcp(t, ip, SERVER, port, 80, 1000, None, true, b"")?;
+                p.tcp(t, SERVER, ip, 80, port, 5000, Some(1001), true, b"")?;
+                p.tcp(t, ip, SERVER, port, 80, 1001, Some(5001), false, b"")?;
+            }
+            let head = b"GET /slow HTTP/1.1\r\n";
+            for sec in 0..20u64 {
+                for i in 0..n {
+                    let (ip, port) = client(i);
+                    let k = (sec as usize) % head.len();
+                    p.tcp(T0 + (sec + 1) * 1_000_000 + i * 5, ip, SERVER, port, 80, 1001 + sec as u32, Some(5001), false, &head[k..=k])?;
+                }
+            }
+        }
+        "overlap" => {
+            let n = n.unwrap_or(600);
+            let chunk = vec![b'A'; 1400];
+            let other = vec![b'B'; 1400];
+            for i in 0..n {
+                let (ip, port) = client(i);
+                let t = T0 + i * 1000;
+                p.tcp(t, ip, SERVER, port, 80, 1000, None, true, b"")?;
+                p.tcp(t, SERVER, ip, 80, port, 5000, Some(1001), true, b"")?;
+                // A 1400-byte hole at the start, then 1 MiB that can never be delivered,
+                // every tenth segment sent again with different bytes.
+                for k in 1..=750u32 {
+                    let seq = 1001 + k * 1400;
+                    p.tcp(t + u64::from(k), ip, SERVER, port, 80, seq, Some(5001), false, &chunk)?;
+                    if k % 10 == 0 {
+                        p.tcp(t + u64::from(k), ip, SERVER, port, 80, seq, Some(5001), false, &other)?;
+                    }
+                }
+            }
+            // Giant heads: a request line and headers that never end.
+            for i in n..2 * n {
+                let (ip, port) = client(i);
+                let t = T0 + 5_000_000 + i * 1000;
+                p.tcp(t, ip, SERVER, port, 80, 1000, None, true, b"")?;
+                p.tcp(t, SERVER, ip, 80, port, 5000, Some(1001), true, b"")?;
+                let mut seq = 1001u32;
+                p.tcp(t, ip, SERVER, port, 80, seq, Some(5001), false, b"GET /giant HTTP/1.1\r\n")?;
+                seq += 21;
+                let header = format!("X-Pad: {}\r\n", "p".repeat(1380));
+                for k in 0..200u32 {
+                    p.tcp(t + u64::from(k), ip, SERVER, port, 80, seq, Some(5001), false, header.as_bytes())?;
+                    seq += header.len() as u32;
+                }
+            }
+        }
+        other => {
+            eprintln!("unknown kind {other}");
+            std::process::exit(2);
+        }
+    }
+    p.out.flush()
+}
