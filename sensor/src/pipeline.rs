@@ -21,7 +21,7 @@
 //! - Input errors never lose what was read: reading stops, every flow is finished and
 //!   written, and the error is reported beside the summary.
 
-use crate::capture::{CaptureError, Packet, PacketSource};
+use crate::capture::{CaptureError, Packet, PacketSource, SharedBlock};
 use crate::config::SensorConfig;
 use crate::decode::{DecodeStats, Decoder, PacketMeta, TcpFlags, TcpSegment};
 use crate::flow::{EmitPoint, FlowStats, FlowTable};
@@ -194,8 +194,13 @@ struct SegHead {
     window: u16,
     missing: u32,
     meta: PacketMeta,
+    /// Where the payload sits: in `Batch::data`, or in one of `Batch::blocks`.
+    block: u32,
     payload: Range<usize>,
 }
+
+/// `SegHead::block` for a payload copied into the batch.
+const COPIED: u32 = u32::MAX;
 
 enum Item {
     Seg { seq: u64, head: SegHead },
@@ -204,14 +209,17 @@ enum Item {
 
 struct Batch {
     items: Vec<Item>,
+    /// Payloads that could not be shared (reassembled fragments, libpcap's buffer).
     data: Vec<u8>,
+    /// Capture blocks payloads are borrowed from, held until the worker is done.
+    blocks: Vec<SharedBlock>,
     /// Every packet up to here has been dispatched.
     watermark: u64,
     finish: Option<u64>,
 }
 
 fn new_batch() -> Batch {
-    Batch { items: Vec::with_capacity(256), data: Vec::with_capacity(256 << 10), watermark: 0, finish: None }
+    Batch { items: Vec::with_capacity(1024), data: Vec::new(), blocks: Vec::new(), watermark: 0, finish: None }
 }
 
 /// A worker's output for one batch: records in key order, each with its line's place in
@@ -313,7 +321,10 @@ fn worker_loop(id: usize, mut table: FlowTable, ch: WorkerChannels, keep_records
                         ack: head.ack,
                         flags: head.flags,
                         window: head.window,
-                        payload: batch.data.get(head.payload.clone()).unwrap_or(&[]),
+                        payload: match batch.blocks.get(head.block as usize) {
+                            Some(b) => b.get(head.payload.clone()),
+                            None => batch.data.get(head.payload.clone()).unwrap_or(&[]),
+                        },
                         missing: head.missing,
                         meta: head.meta,
                     };
@@ -335,6 +346,8 @@ fn worker_loop(id: usize, mut table: FlowTable, ch: WorkerChannels, keep_records
         watermark = if last { u64::MAX } else { batch.watermark };
         batch.items.clear();
         batch.data.clear();
+        // Release the capture blocks now, so the reader can reuse them.
+        batch.blocks.clear();
         let _ = ch.spare.send(batch);
         if ch.out.send(WorkerOut { worker: id, out, watermark, done }).is_err() || last {
             break;
@@ -483,10 +496,24 @@ impl Pipeline {
             Engine::Threaded(t) => {
                 let n = t.workers.len();
                 let workers = &mut t.workers;
+                let shared = pkt.block;
                 self.decoder.decode(pkt, &mut |seg| {
                     let b = &mut workers[shard(seg, n)].pending;
-                    let start = b.data.len();
-                    b.data.extend_from_slice(seg.payload);
+                    // Borrow the payload from the capture block when it lies in one; copy
+                    // it otherwise.
+                    let (block, payload) = match shared.and_then(|sb| Some((sb, sb.range_of(seg.payload)?))) {
+                        Some((sb, range)) => {
+                            if !b.blocks.last().is_some_and(|l| l.same(sb)) {
+                                b.blocks.push(sb.clone());
+                            }
+                            ((b.blocks.len() - 1) as u32, range)
+                        }
+                        None => {
+                            let start = b.data.len();
+                            b.data.extend_from_slice(seg.payload);
+                            (COPIED, start..b.data.len())
+                        }
+                    };
                     b.items.push(Item::Seg {
                         seq,
                         head: SegHead {
@@ -501,7 +528,8 @@ impl Pipeline {
                             window: seg.window,
                             missing: seg.missing,
                             meta: seg.meta,
-                            payload: start..b.data.len(),
+                            block,
+                            payload,
                         },
                     });
                 });

@@ -112,7 +112,7 @@ impl LiveSource {
                                 // fields are i32 on 32-bit targets, hence the conversion.
                                 #[allow(clippy::useless_conversion)]
                                 let ts = Timestamp::from_parts(i64::from(p.header.ts.tv_sec), i64::from(p.header.ts.tv_usec) * 1000);
-                                f(&Packet { ts, wire_len: p.header.len, link: iface.link, data: p.data });
+                                f(&Packet::new(ts, p.header.len, iface.link, p.data));
                                 got += 1;
                                 progress = true;
                             }

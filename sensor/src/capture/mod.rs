@@ -2,20 +2,25 @@
 //! source's buffer and is valid until the next call (libpcap reuses its buffer, as
 //! pcap-parser's readers do), so the packet path never copies a frame it does not keep.
 //!
-//! Files (pcap and pcapng, or `-` for stdin) are read through libpcap. Several files are
-//! merged into one stream in packet-time order by [`MergedSource`]. Live interfaces are
-//! read by [`LiveSource`], which hands packets to a callback.
+//! Classic pcap files are read in large shared blocks ([`SharedBlock`]), so frames can go to
+//! worker threads without a copy; pcapng, stdin, filtered replays and other formats are read
+//! through libpcap. Several files are merged into one stream in packet-time order by
+//! [`MergedSource`]. Live interfaces are read by [`LiveSource`], which hands packets to a
+//! callback.
 
+mod block;
 mod file;
 mod live;
 mod merge;
 
-pub use file::FileSource;
+pub use file::{FileSource, Reader};
 pub use live::{IfaceStats, LiveOptions, LiveSource};
 pub use merge::MergedSource;
 
 use crate::time::Timestamp;
+use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::Arc;
 use thiserror::Error;
 
 /// The link layer of a frame, from the capture's DLT/LINKTYPE.
@@ -102,6 +107,42 @@ pub struct Packet<'a> {
     pub wire_len: u32,
     pub link: LinkType,
     pub data: &'a [u8],
+    /// The shared block `data` lies in, when the source reads into shared blocks: slices of
+    /// the frame can then outlive the call, by holding the block.
+    pub block: Option<&'a SharedBlock>,
+}
+
+impl<'a> Packet<'a> {
+    /// A frame that lives only until the next call.
+    pub fn new(ts: Timestamp, wire_len: u32, link: LinkType, data: &'a [u8]) -> Packet<'a> {
+        Packet { ts, wire_len, link, data, block: None }
+    }
+}
+
+/// An immutable block of capture bytes that threads share by reference count. Whoever
+/// holds a clone may keep slices of it; the reader reuses a block once no clone is left.
+#[derive(Clone, Debug)]
+pub struct SharedBlock(Arc<Vec<u8>>);
+
+impl SharedBlock {
+    /// Where `part` lies in this block, if it is a slice of it.
+    pub fn range_of(&self, part: &[u8]) -> Option<Range<usize>> {
+        // Comparing addresses, not dereferencing them: safe whatever `part` is.
+        let base = self.0.as_ptr() as usize;
+        let start = (part.as_ptr() as usize).checked_sub(base)?;
+        let end = start.checked_add(part.len())?;
+        (end <= self.0.len()).then_some(start..end)
+    }
+
+    /// The bytes at `r`, empty if out of range.
+    pub fn get(&self, r: Range<usize>) -> &[u8] {
+        self.0.get(r).unwrap_or(&[])
+    }
+
+    /// Whether both are the same block.
+    pub fn same(&self, other: &SharedBlock) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// An owned copy of a frame, for sources that must hold a packet across calls.
@@ -115,7 +156,7 @@ pub struct OwnedPacket {
 
 impl OwnedPacket {
     pub fn borrow(&self) -> Packet<'_> {
-        Packet { ts: self.ts, wire_len: self.wire_len, link: self.link, data: &self.data }
+        Packet::new(self.ts, self.wire_len, self.link, &self.data)
     }
 
     pub fn copy_from(&mut self, p: &Packet<'_>) {

@@ -396,7 +396,7 @@ mod tests {
 
     fn decode_all(frame: &[u8], wire_len: u32) -> (Vec<(Vec<u8>, u32, u16)>, DecodeStats) {
         let mut d = Decoder::new(DecodeConfig::default());
-        let pkt = Packet { ts: Timestamp::ZERO, wire_len, link: LinkType::Ethernet, data: frame };
+        let pkt = Packet::new(Timestamp::ZERO, wire_len, LinkType::Ethernet, frame);
         let mut got = Vec::new();
         d.decode(&pkt, &mut |s| got.push((s.payload.to_vec(), s.missing, s.src_port)));
         (got, d.stats())
@@ -446,7 +446,7 @@ mod tests {
         let mut d = Decoder::new(DecodeConfig::default());
         let mut got = Vec::new();
         for f in [&b, &a] {
-            let pkt = Packet { ts: Timestamp::ZERO, wire_len: f.len() as u32, link: LinkType::Ethernet, data: f };
+            let pkt = Packet::new(Timestamp::ZERO, f.len() as u32, LinkType::Ethernet, f);
             d.decode(&pkt, &mut |s| got.push(s.payload.to_vec()));
         }
         assert_eq!(got, vec![b"GET /fragmented HTTP/1.1\r\n\r\n".to_vec()]);
@@ -474,7 +474,7 @@ mod tests {
         #[test]
         fn random_frames_never_panic(link in 0usize..LINKS.len(), data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
             let mut d = Decoder::new(DecodeConfig::default());
-            let pkt = Packet { ts: Timestamp::ZERO, wire_len: data.len() as u32, link: LINKS[link], data: &data };
+            let pkt = Packet::new(Timestamp::ZERO, data.len() as u32, LINKS[link], &data);
             d.decode(&pkt, &mut |_| {});
             proptest::prop_assert_eq!(d.stats().frames, 1);
         }
@@ -527,7 +527,7 @@ mod tests {
         let mut d = Decoder::new(DecodeConfig::default());
         let mut got = Vec::new();
         for f in [&second, &first] {
-            let pkt = Packet { ts: Timestamp::ZERO, wire_len: f.len() as u32, link: LinkType::Ethernet, data: f };
+            let pkt = Packet::new(Timestamp::ZERO, f.len() as u32, LinkType::Ethernet, f);
             d.decode(&pkt, &mut |s| got.push((s.payload.to_vec(), s.dst_port)));
         }
         assert_eq!(got, vec![(b"GET /v6-fragmented HTTP/1.1\r\n\r\n".to_vec(), 80)]);
@@ -543,7 +543,7 @@ mod tests {
         let mut f = Vec::new();
         outer.write(&mut f, &vx).unwrap();
         let mut d = Decoder::new(DecodeConfig::default());
-        let pkt = Packet { ts: Timestamp::ZERO, wire_len: f.len() as u32, link: LinkType::Ethernet, data: &f };
+        let pkt = Packet::new(Timestamp::ZERO, f.len() as u32, LinkType::Ethernet, &f);
         let mut metas = Vec::new();
         d.decode(&pkt, &mut |s| metas.push(s.meta));
         let t = metas[0].tunnel.unwrap();

@@ -33,6 +33,9 @@ use crate::reassembly::GapKind;
 use crate::time::Timestamp;
 use std::collections::VecDeque;
 
+/// Headers room made once per head, so typical heads never regrow the list.
+const HEADERS_CAPACITY: usize = 24;
+
 /// What the HTTP layer needs from its caller on every call.
 pub struct HttpCtx<'a> {
     pub cfg: &'a HttpConfig,
@@ -751,7 +754,7 @@ impl HttpConn {
         if too_long {
             anomalies.insert(Anomaly::HeaderTooLong);
         }
-        let mut headers: Vec<RawHeader<'_>> = Vec::new();
+        let mut headers: Vec<RawHeader<'_>> = Vec::with_capacity(HEADERS_CAPACITY);
         let line = match strict_request(head, ctx.cfg.max_headers, &mut headers) {
             Some(l) => Some(l),
             None => {
@@ -808,7 +811,7 @@ impl HttpConn {
         if too_long {
             anomalies.insert(Anomaly::HeaderTooLong);
         }
-        let mut headers = Vec::new();
+        let mut headers = Vec::with_capacity(HEADERS_CAPACITY);
         let status = match strict_response(head, ctx.cfg.max_headers, &mut headers) {
             Some(st) => Some(st),
             None => {
