@@ -1,36 +1,110 @@
 #!/usr/bin/env bash
-# Whole-pipeline throughput of `apitap replay`: builds the release binary, makes the
-# benchmark capture if it is missing (bench/make-capture.sh, needs root), replays it RUNS
-# times and reports the median: Gbit/s, packets/s, transactions/s (all on wall time, process
-# start to exit, file read and records written included) and peak RSS.
+# Whole-pipeline throughput of `apitap replay`, against a bare libpcap read loop (the floor)
+# and tshark, on the same files in the same run.
 #
-#   bench/replay-throughput.sh [CAPTURE] [RUNS] [-- extra replay args]
+#   bench/replay-throughput.sh [ROUNDS] [CAPTURE...]
+#
+# Defaults: 5 rounds over bench/data/api-200M.pcap and bench/data/api-1000M.pcap, which are
+# made by bench/make-capture.sh when missing (needs root: nginx and wrk in network
+# namespaces, captured with tcpdump). Each round runs, back to back on one file: the floor
+# (bench/pcap_floor.c), `apitap replay -t 1` and `apitap replay -t 2`, records written to
+# tmpfs. tshark (`tshark -r FILE -Y http.request`) is slow, so it runs once per file.
+#
+# Reported per tool: Gbit/s, packets/s and transactions/s on wall time (process start to
+# exit), and peak RSS. Ratios are taken within each round and their median reported, so a
+# noisy machine still gives comparable figures: apitap 1 thread / floor, 2 threads / 1
+# thread, apitap / tshark, and the cost per byte of the large file over the small one.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-cap=${1:-$here/data/api-200M.pcap}
-runs=${2:-5}
-shift $(( $# > 2 ? 2 : $# )) || true
-[ "${1:-}" = "--" ] && shift
-[ -f "$cap" ] || bash "$here/make-capture.sh" 200 "$cap"
+rounds=${1:-5}
+shift || true
+caps=("$@")
+if [ ${#caps[@]} -eq 0 ]; then
+  caps=("$here/data/api-200M.pcap" "$here/data/api-1000M.pcap")
+fi
+for c in "${caps[@]}"; do
+  if [ ! -f "$c" ]; then
+    size=$(basename "$c" | sed -n 's/^api-\([0-9]*\)M\.pcap$/\1/p')
+    [ -n "$size" ] || { echo "no capture $c (and it is not one make-capture.sh makes)" >&2; exit 1; }
+    bash "$here/make-capture.sh" "$size" "$c"
+  fi
+done
+
 (cd "$root" && cargo build --release -q)
 bin=${CARGO_TARGET_DIR:-$root/target}/release/apitap
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-bytes=$(stat -c %s "$cap")
-results=()
-for i in $(seq "$runs"); do
-  /usr/bin/time -f "%e %M" -o "$out/time" "$bin" replay "$cap" --out "$out/o" "$@" > "$out/summary"
-  read -r secs rss_kb < "$out/time"
-  pkts=$(awk '/packets/ {gsub(",", "", $2); print $2; exit}' "$out/summary")
-  txs=$(awk '/transactions/ {gsub(",", "", $2); print $2; exit}' "$out/summary")
-  results+=("$secs $rss_kb $pkts $txs")
+work=$(mktemp -d)
+scratch=$( [ -d /dev/shm ] && mktemp -d -p /dev/shm || mktemp -d )
+trap 'rm -rf "$work" "$scratch"' EXIT
+cc -O2 -o "$work/pcap_floor" "$here/pcap_floor.c" -lpcap
+
+# One timed run: appends "tool file secs rss_kb" to the results.
+timed() {
+  local tool=$1 file=$2; shift 2
+  /usr/bin/time -f "%e %M" -o "$work/time" "$@" > "$work/stdout" 2>/dev/null
+  read -r secs rss < "$work/time"
+  echo "$tool $file $secs $rss" >> "$work/results"
+}
+
+for c in "${caps[@]}"; do
+  cat "$c" > /dev/null   # in the page cache before anything is timed
+  for r in $(seq "$rounds"); do
+    timed floor "$c" "$work/pcap_floor" "$c"
+    timed apitap-1 "$c" "$bin" replay "$c" --out "$scratch/o1" -t 1
+    cp "$work/stdout" "$work/summary-$(basename "$c")"
+    timed apitap-2 "$c" "$bin" replay "$c" --out "$scratch/o2" -t 2
+    echo "round $r of $rounds on $(basename "$c") done" >&2
+  done
+  if command -v tshark > /dev/null; then
+    timed tshark "$c" tshark -n -r "$c" -Y http.request
+  fi
 done
-printf '%s\n' "${results[@]}" | sort -n | awk -v bytes="$bytes" -v runs="$runs" -v cap="$(basename "$cap")" '
-  { s[NR]=$1; r[NR]=$2; p=$3; t=$4; if ($2 > maxr) maxr=$2 }
-  END {
-    m = s[int((NR + 1) / 2)]
-    printf "capture %s: %.1f MB, %d packets, %d transactions\n", cap, bytes / 1e6, p, t
-    printf "median of %d runs: %.3f s = %.2f Gbit/s, %.0f packets/s, %.0f transactions/s; peak RSS %.1f MiB\n",
-      runs, m, bytes * 8 / m / 1e9, p / m, t / m, maxr / 1024
-  }'
+
+python3 - "$work/results" "$work" "${caps[@]}" <<'PY'
+import os, statistics, sys
+results, work, caps = sys.argv[1], sys.argv[2], sys.argv[3:]
+runs = {}
+order = []
+for line in open(results):
+    tool, f, secs, rss = line.split()
+    runs.setdefault((tool, f), []).append((float(secs), int(rss)))
+    order.append((tool, f, float(secs)))
+
+def summary_counts(f):
+    pk = tx = 0
+    for line in open(os.path.join(work, "summary-" + os.path.basename(f))):
+        w = line.split()
+        if len(w) > 1 and w[0] == "packets":
+            pk = int(w[1].replace(",", ""))
+        if len(w) > 1 and w[0] == "transactions":
+            tx = int(w[1].replace(",", ""))
+    return pk, tx
+
+def rounds(tool, f):
+    return [s for t, g, s in order if t == tool and g == f]
+
+per_byte = {}
+for f in caps:
+    size = os.path.getsize(f)
+    pk, tx = summary_counts(f)
+    print(f"\n{os.path.basename(f)}: {size / 1e6:.0f} MB, {pk:,} packets, {tx:,} transactions")
+    print(f"  {'':10} {'median s':>9} {'min s':>7} {'Gbit/s':>7} {'packets/s':>11} {'tx/s':>10} {'peak RSS':>10}")
+    for tool in ["floor", "apitap-1", "apitap-2", "tshark"]:
+        r = runs.get((tool, f))
+        if not r:
+            continue
+        secs = [s for s, _ in r]
+        m = statistics.median(secs)
+        rss = max(x for _, x in r) / 1024
+        print(f"  {tool:10} {m:9.3f} {min(secs):7.3f} {size * 8 / m / 1e9:7.2f} {pk / m:11,.0f} {tx / m:10,.0f} {rss:8.1f} MiB")
+    floor, one, two = rounds("floor", f), rounds("apitap-1", f), rounds("apitap-2", f)
+    print(f"  apitap 1 thread / floor:    {statistics.median(a / b for a, b in zip(floor, one)):.3f} of the floor's speed (bar: >= 0.333)")
+    print(f"  apitap 2 threads / 1:       {statistics.median(a / b for a, b in zip(one, two)):.2f}x (bar: >= 1.7)")
+    if runs.get(("tshark", f)):
+        t = runs[("tshark", f)][0][0]
+        print(f"  apitap 1 thread / tshark:   {t / statistics.median(one):.1f}x faster")
+    per_byte[f] = statistics.median(one) / size
+if len(caps) >= 2:
+    a, b = caps[0], caps[-1]
+    print(f"\ncost per byte, {os.path.basename(b)} over {os.path.basename(a)} (1 thread): {per_byte[b] / per_byte[a]:.2f} (flat is 1.00)")
+PY

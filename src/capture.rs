@@ -42,6 +42,8 @@ pub fn run(args: CaptureArgs) -> Result<ExitCode> {
         buffer_size: args.buffer_size.min(i32::MAX as usize) as i32,
         filter: c.filter.clone(),
     };
+    let threads = c.threads.map_or_else(default_threads, usize::from);
+    crate::replay::check_memory(c, threads)?;
     // Open the interfaces first: that is what needs privileges, and what most often fails.
     let mut src = LiveSource::open(&args.interfaces, &opts)?;
     std::fs::create_dir_all(&c.out).with_context(|| format!("cannot create output directory {}", c.out.display()))?;
@@ -61,7 +63,6 @@ pub fn run(args: CaptureArgs) -> Result<ExitCode> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("cannot install signal handlers")?;
     }
-    let threads = c.threads.map_or_else(default_threads, usize::from);
     let mut pipeline = Pipeline::new(cfg, threads, Mode::Live);
     if !c.quiet {
         eprintln!(

@@ -20,13 +20,14 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
         anyhow::bail!("stdin ('-') can be read only once");
     }
+    let threads = c.threads.map_or_else(crate::cli::default_threads, usize::from);
+    check_memory(c, threads)?;
     std::fs::create_dir_all(&c.out).with_context(|| format!("cannot create output directory {}", c.out.display()))?;
     let cfg = sensor_config(c)?;
 
     let records_path = c.out.join("records.jsonl");
     let mut writer = RecordWriter::create(&records_path)?;
     let started = std::time::Instant::now();
-    let threads = c.threads.map_or_else(crate::cli::default_threads, usize::from);
     let outcome = {
         let mut sink = |_call: Option<&sensor::ApiCall>, line: &[u8]| writer.write_line(line);
         let pipeline = Pipeline::new(cfg, threads, Mode::Replay);
@@ -52,6 +53,25 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         }
         Some(e) => Err(anyhow::Error::new(e).context("the capture could not be read to its end; records up to that point were written")),
     }
+}
+
+/// Refuses a `--max-memory` that leaves the flow tables less than their minimum once the
+/// pipeline's own buffers for `threads` workers are set aside.
+pub fn check_memory(c: &Common, threads: usize) -> Result<()> {
+    let cfg = SensorConfig { max_memory: c.max_memory, ..SensorConfig::default() };
+    let reserve = sensor::pipeline::memory_reserve(&cfg, threads);
+    let least = reserve + sensor::pipeline::MIN_FLOW_BUDGET;
+    if c.max_memory < least {
+        anyhow::bail!(
+            "--max-memory {} MiB is too small for {threads} thread{}: buffers take {} MiB and flows need at least {} MiB (use {} MiB or more, or fewer threads)",
+            c.max_memory >> 20,
+            if threads == 1 { "" } else { "s" },
+            reserve >> 20,
+            sensor::pipeline::MIN_FLOW_BUDGET >> 20,
+            least.div_ceil(1 << 20),
+        );
+    }
+    Ok(())
 }
 
 /// The sensor configuration the common options describe.

@@ -29,6 +29,11 @@ fn bytes(n: u64) -> String {
     if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
+/// Memory in MiB, the unit `--max-memory` is given in.
+fn mib(n: usize) -> String {
+    format!("{:.1} MiB", n as f64 / f64::from(1u32 << 20))
+}
+
 /// UTC date and time of a packet timestamp, without a date library.
 pub fn utc(ts: Timestamp) -> String {
     let secs = ts.0.div_euclid(1_000_000_000);
@@ -90,6 +95,15 @@ pub fn render(title: &str, s: &Summary, extra: &[String], records: &Path, elapse
         let _ = write!(fl, ", {} evicted under memory/flow bounds", thousands(f.evicted_memory + f.evicted_flow_limit));
     }
     let _ = writeln!(o, "{fl})");
+    if s.flow_budget > 0 {
+        let _ = writeln!(
+            o,
+            "  flow memory   {:>12}  peak, of a {} bound ({} evicted for memory)",
+            mib(f.peak_memory),
+            mib(s.flow_budget),
+            thousands(f.evicted_memory)
+        );
+    }
     let _ = writeln!(
         o,
         "  transactions  {:>12}  ({} complete, {} with gaps, {} one-sided, {} truncated)",

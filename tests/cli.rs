@@ -237,3 +237,13 @@ fn snaplen_cut_capture_keeps_every_exchange_marked_truncated() {
     // Request lines fit in 120 bytes: every request is still named.
     assert!(recs.iter().filter(|r| r["method"].is_string()).count() >= 17);
 }
+
+#[test]
+fn max_memory_too_small_for_the_threads_is_refused_before_any_output() {
+    let out = TempDir::new("cli");
+    let o = replay(&[&fixture("api-sample.pcap")], &out.path().join("o"), &["--max-memory", "40M", "-t", "2"]);
+    assert_one_line_error(&o, "--max-memory 40 MiB is too small for 2 threads");
+    assert!(!out.path().join("o").exists());
+    // It says what would do.
+    assert!(stderr(&o).contains("MiB or more"), "{}", stderr(&o));
+}

@@ -6,10 +6,10 @@
 //! - `synflood`: N distinct flows (default 1,000,000), each a lone SYN.
 //! - `slowloris`: N connections (default 100,000) opened, then each sending one byte of a
 //!   request head a second, for 20 seconds, all at once.
-//! - `overlap`: N connections (default 600, so 600 MiB waiting in all, over the default
-//!   512 MiB bound) each sending 1 MiB out of order behind a hole that never fills, every
-//!   tenth segment again with different bytes, and N more sending a giant (never-ending)
-//!   request head.
+//! - `overlap`: N connections (default 700) each sending 980 KB out of order behind a hole
+//!   that never fills (under the 1 MiB per-stream bound, so only the global bound can act:
+//!   670 MiB in all against the default 512 MiB), every tenth segment again with different
+//!   bytes; then N more each sending a giant (never-ending) request head.
 //!
 //! Synthetic by necessity (no real stack sends this), built with etherparse.
 
@@ -93,7 +93,7 @@ fn main() -> std::io::Result<()> {
             }
         }
         "overlap" => {
-            let n = n.unwrap_or(600);
+            let n = n.unwrap_or(700);
             let chunk = vec![b'A'; 1400];
             let other = vec![b'B'; 1400];
             for i in 0..n {
@@ -101,9 +101,9 @@ fn main() -> std::io::Result<()> {
                 let t = T0 + i * 1000;
                 p.tcp(t, ip, SERVER, port, 80, 1000, None, true, b"")?;
                 p.tcp(t, SERVER, ip, 80, port, 5000, Some(1001), true, b"")?;
-                // A 1400-byte hole at the start, then 1 MiB that can never be delivered,
+                // A 1400-byte hole at the start, then 980 KB that can never be delivered,
                 // every tenth segment sent again with different bytes.
-                for k in 1..=750u32 {
+                for k in 1..=700u32 {
                     let seq = 1001 + k * 1400;
                     p.tcp(t + u64::from(k), ip, SERVER, port, 80, seq, Some(5001), false, &chunk)?;
                     if k % 10 == 0 {

@@ -7,7 +7,9 @@ pub struct SensorConfig {
     pub decode: DecodeConfig,
     pub flow: FlowConfig,
     pub http: HttpConfig,
-    /// Global bound on flow state, reassembly buffers and pending transactions, in bytes.
+    /// Global memory bound, in bytes. The pipeline sets aside its own buffers
+    /// ([`crate::pipeline::memory_reserve`]); flow state, reassembly buffers and pending
+    /// transactions get the rest, enforced by evicting the least recently active flows.
     pub max_memory: usize,
     /// Key of the keyed hash applied to credentials (see [`crate::hash`]).
     pub hash_key: [u8; 32],

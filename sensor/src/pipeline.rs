@@ -13,11 +13,14 @@
 //!   sorts by (packet sequence, [`EmitPoint`], order of writing), timeouts run on ticks the
 //!   dispatcher sends to all workers at the same packets, and records are released only up
 //!   to the point every worker has passed. (Evictions under memory pressure are the one
-//!   exception: each worker holds `max_memory / N`.)
+//!   exception: each worker holds its share of the flow budget.)
 //! - In replay a full queue blocks the dispatcher (backpressure, nothing dropped); live, a
 //!   full queue drops the batch and counts its packets, and capture never blocks.
-//! - Bounded: each worker's queue holds `QUEUE_DEPTH` batches; batch and output buffers
-//!   are recycled rather than reallocated.
+//! - Bounded: each worker's queue holds `QUEUE_DEPTH` batches of at most `FLUSH_EVERY`
+//!   packets and `BATCH_BYTES` of payload; a worker has at most `MAX_OUTPUTS` output buffers
+//!   unreleased; batch and output buffers are recycled rather than reallocated. What this
+//!   can hold is [`memory_reserve`], taken out of `max_memory` before the flow tables get
+//!   theirs.
 //! - Input errors never lose what was read: reading stops, every flow is finished and
 //!   written, and the error is reported beside the summary.
 
@@ -57,6 +60,8 @@ pub struct Summary {
     pub queue_drops: u64,
     /// Flow worker threads used.
     pub workers: usize,
+    /// What the flow tables could hold in all (`max_memory` less the pipeline's buffers).
+    pub flow_budget: usize,
 }
 
 impl Summary {
@@ -175,11 +180,43 @@ struct OrderKey {
 const TICK_NS: i64 = 1_000_000_000;
 /// Packets between flushes of every worker's batch (and so between watermarks).
 const FLUSH_EVERY: u64 = 1024;
+/// Payload bytes dispatched before every worker's batch is flushed, whatever the packet
+/// count: with jumbo frames a packet-count bound alone would pin hundreds of megabytes.
+const BATCH_BYTES: usize = 1 << 20;
 /// Batches waiting per worker.
-const QUEUE_DEPTH: usize = 16;
-/// Records a worker gathers before sending them on, even mid-batch: the end of a capture
-/// finishes every open flow in one batch, and the merger must not hold them all at once.
-const OUTPUT_CHUNK: usize = 2048;
+const QUEUE_DEPTH: usize = 8;
+/// Records, and line bytes, a worker gathers before sending them on, even mid-batch: the
+/// end of a capture finishes every open flow in one batch, and the merger must not hold
+/// them all at once.
+const OUTPUT_CHUNK: usize = 1024;
+const OUTPUT_BYTES: usize = 512 << 10;
+/// Output buffers a worker may have unreleased; beyond it the worker waits for the merger
+/// to write some out, so a worker far ahead of the others cannot pile up records. Each
+/// batch yields at least one, so fewer than the queue holds would stall steady work.
+const MAX_OUTPUTS: usize = QUEUE_DEPTH + 4;
+
+/// The least the flow tables are given, however small `max_memory` is.
+pub const MIN_FLOW_BUDGET: usize = 16 << 20;
+
+/// Memory the packet path itself holds outside the flow tables, for `workers` workers: the
+/// binary and allocator, capture blocks, the record writer's queue and IP fragments, and
+/// with several workers the batches in flight and the workers' unreleased output. The flow
+/// tables get `max_memory` less this (see [`Pipeline::flow_budget`]).
+pub fn memory_reserve(cfg: &SensorConfig, workers: usize) -> usize {
+    const BASE: usize = 24 << 20;
+    let fragments = cfg.decode.max_fragment_bytes + cfg.decode.max_fragment_bytes / 4;
+    let threaded = if workers > 1 {
+        // Blocks pinned by queued batches (each up to BATCH_BYTES, plus the block it ends
+        // in), the batches' segment lists, and each worker's output buffers and heap.
+        (QUEUE_DEPTH + 2) * (BATCH_BYTES + (1 << 20))
+            + workers * (QUEUE_DEPTH + 2) * FLUSH_EVERY as usize * std::mem::size_of::<Item>()
+            + workers * (MAX_OUTPUTS + 1) * (OUTPUT_BYTES + OUTPUT_CHUNK * 64)
+            + workers * (4 << 20)
+    } else {
+        0
+    };
+    BASE + fragments + threaded
+}
 
 /// A TCP segment owned by a batch: the header fields and where its payload sits.
 struct SegHead {
@@ -253,6 +290,8 @@ struct Worker {
 
 struct Threaded {
     workers: Vec<Worker>,
+    /// Payload bytes in the pending batches.
+    pending_bytes: usize,
     out: Receiver<WorkerOut>,
     /// Batches the workers are done with, for reuse (fresh memory costs page faults).
     spare: Receiver<Batch>,
@@ -287,8 +326,18 @@ fn worker_loop(id: usize, mut table: FlowTable, ch: WorkerChannels, keep_records
     let mut n = 0u64;
     let mut counts = RecordCounts::default();
     let mut watermark = 0u64;
-    let fresh = |given: &Receiver<Output>| {
-        let mut o = given.try_recv().unwrap_or_default();
+    // At most MAX_OUTPUTS buffers exist; once all are out, wait for the merger to hand one
+    // back (it always can: see Pipeline::drain).
+    let mut created = 0usize;
+    let mut fresh = |given: &Receiver<Output>| {
+        let mut o = match given.try_recv() {
+            Ok(o) => o,
+            Err(_) if created < MAX_OUTPUTS => {
+                created += 1;
+                Output::default()
+            }
+            Err(_) => given.recv().unwrap_or_default(),
+        };
         o.records.clear();
         o.lines.clear();
         o
@@ -302,10 +351,13 @@ fn worker_loop(id: usize, mut table: FlowTable, ch: WorkerChannels, keep_records
             let range = start..out.lines.len();
             out.records.push((OrderKey { seq, at, n }, keep_records.then(|| Box::new(call)), range));
             n += 1;
-            if out.records.len() >= OUTPUT_CHUNK {
+            if out.records.len() >= OUTPUT_CHUNK || out.lines.len() >= OUTPUT_BYTES {
                 // Send what there is now; the watermark stays where the last batch left it.
-                let full = std::mem::replace(&mut out, fresh(&ch.given));
+                // Send before taking a fresh buffer: taking one may wait for the merger,
+                // which may need these very records to make progress.
+                let full = std::mem::take(&mut out);
                 let _ = ch.out.send(WorkerOut { worker: id, out: full, watermark, done: None });
+                out = fresh(&ch.given);
             }
         };
         for item in &batch.items {
@@ -386,9 +438,10 @@ impl Pipeline {
     pub fn with_records(cfg: SensorConfig, workers: usize, mode: Mode, keep_records: bool) -> Pipeline {
         let workers = workers.max(1);
         let hasher = CredentialHasher::new(cfg.hash_key);
+        let budget = Self::flow_budget(&cfg, workers);
         let engine = if workers == 1 {
             Engine::Inline {
-                table: FlowTable::new(cfg.flow.clone(), cfg.http.clone(), hasher, cfg.max_memory),
+                table: FlowTable::new(cfg.flow.clone(), cfg.http.clone(), hasher, budget),
                 line: Vec::with_capacity(4096),
                 counts: RecordCounts::default(),
             }
@@ -401,7 +454,7 @@ impl Pipeline {
                 .map(|id| {
                     let (tx, rx) = bounded(QUEUE_DEPTH);
                     let (give_back, given) = unbounded();
-                    let table = FlowTable::new(flow_cfg.clone(), cfg.http.clone(), hasher.clone(), cfg.max_memory / workers);
+                    let table = FlowTable::new(flow_cfg.clone(), cfg.http.clone(), hasher.clone(), budget / workers);
                     let ch = WorkerChannels { rx, out: out_tx.clone(), spare: spare_tx.clone(), given };
                     let handle = std::thread::Builder::new()
                         .name(format!("apitap-flow-{id}"))
@@ -419,7 +472,7 @@ impl Pipeline {
                     }
                 })
                 .collect();
-            Engine::Threaded(Threaded { workers: ws, out: out_rx, spare: spare_rx })
+            Engine::Threaded(Threaded { workers: ws, pending_bytes: 0, out: out_rx, spare: spare_rx })
         };
         Pipeline {
             decoder: Decoder::new(cfg.decode.clone()),
@@ -428,8 +481,14 @@ impl Pipeline {
             seq: 0,
             max_ts: Timestamp::ZERO,
             last_tick: None,
-            summary: Summary { workers, ..Summary::default() },
+            summary: Summary { workers, flow_budget: budget, ..Summary::default() },
         }
+    }
+
+    /// What the flow tables may hold in all: `max_memory` less [`memory_reserve`], and at
+    /// least [`MIN_FLOW_BUDGET`] (callers should refuse a `max_memory` that leaves less).
+    pub fn flow_budget(cfg: &SensorConfig, workers: usize) -> usize {
+        cfg.max_memory.saturating_sub(memory_reserve(cfg, workers)).max(MIN_FLOW_BUDGET)
     }
 
     /// Reads `src` to its end, then finishes every flow.
@@ -496,8 +555,10 @@ impl Pipeline {
             Engine::Threaded(t) => {
                 let n = t.workers.len();
                 let workers = &mut t.workers;
+                let pending_bytes = &mut t.pending_bytes;
                 let shared = pkt.block;
                 self.decoder.decode(pkt, &mut |seg| {
+                    *pending_bytes += seg.payload.len();
                     let b = &mut workers[shard(seg, n)].pending;
                     // Borrow the payload from the capture block when it lies in one; copy
                     // it otherwise.
@@ -533,7 +594,7 @@ impl Pipeline {
                         },
                     });
                 });
-                if seq % FLUSH_EVERY == 0 {
+                if seq % FLUSH_EVERY == 0 || t.pending_bytes >= BATCH_BYTES {
                     self.flush(sink);
                 }
             }
@@ -576,31 +637,16 @@ impl Pipeline {
     pub fn flush(&mut self, sink: &mut Sink<'_>) {
         let Engine::Threaded(t) = &mut self.engine else { return };
         let watermark = self.seq;
+        t.pending_bytes = 0;
         for i in 0..t.workers.len() {
             let fresh = t.spare.try_recv().unwrap_or_else(|_| new_batch());
             let w = &mut t.workers[i];
             let mut batch = std::mem::replace(&mut w.pending, fresh);
             batch.watermark = watermark;
-            let tx = w.tx.clone();
             match self.mode {
-                Mode::Replay => {
-                    // Wait for room, taking output meanwhile so that no worker waits on us.
-                    let mut b = batch;
-                    loop {
-                        match tx.try_send(b) {
-                            Ok(()) => break,
-                            Err(TrySendError::Full(back)) => {
-                                b = back;
-                                if let Ok(o) = t.out.recv_timeout(std::time::Duration::from_millis(1)) {
-                                    take_output(&mut t.workers, o);
-                                }
-                            }
-                            Err(TrySendError::Disconnected(_)) => break,
-                        }
-                    }
-                }
+                Mode::Replay => Self::send_waiting(t, i, batch, sink),
                 Mode::Live => {
-                    if let Err(TrySendError::Full(b)) = tx.try_send(batch) {
+                    if let Err(TrySendError::Full(b)) = w.tx.try_send(batch) {
                         self.summary.queue_drops += b.items.iter().filter(|i| matches!(i, Item::Seg { .. })).count() as u64;
                     }
                 }
@@ -609,17 +655,48 @@ impl Pipeline {
         Self::drain(t, sink, false);
     }
 
-    /// Takes worker output that has arrived and releases records every worker has passed,
-    /// merging the workers' queues (each already in order) by key.
-    fn drain(t: &mut Threaded, sink: &mut Sink<'_>, wait_all: bool) {
+    /// Sends a batch to worker `i`, waiting for room; meanwhile takes output and writes what
+    /// is ready, so no worker waits on us while we wait on it.
+    fn send_waiting(t: &mut Threaded, i: usize, batch: Batch, sink: &mut Sink<'_>) {
+        let tx = t.workers[i].tx.clone();
+        let mut b = batch;
         loop {
-            let waiting = wait_all && t.workers.iter().any(|w| w.finished.is_none());
-            let next = if waiting { t.out.recv().ok() } else { t.out.try_recv().ok() };
-            match next {
-                Some(o) => take_output(&mut t.workers, o),
-                None => break,
+            match tx.try_send(b) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => return,
+                Err(TrySendError::Full(back)) => {
+                    b = back;
+                    if let Ok(o) = t.out.recv_timeout(std::time::Duration::from_millis(1)) {
+                        take_output(&mut t.workers, o);
+                        Self::drain(t, sink, false);
+                    }
+                }
             }
         }
+    }
+
+    /// Takes worker output that has arrived and releases records every worker has passed,
+    /// merging the workers' queues (each already in order) by key. With `wait_all`, keeps
+    /// at it until every worker has finished.
+    fn drain(t: &mut Threaded, sink: &mut Sink<'_>, wait_all: bool) {
+        loop {
+            while let Ok(o) = t.out.try_recv() {
+                take_output(&mut t.workers, o);
+            }
+            // Releasing hands buffers back, which a worker waiting for one needs before it
+            // can send more: release before waiting again.
+            Self::release(t, sink);
+            if !wait_all || t.workers.iter().all(|w| w.finished.is_some()) {
+                return;
+            }
+            match t.out.recv() {
+                Ok(o) => take_output(&mut t.workers, o),
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Writes records in key order as far as it is settled.
+    fn release(t: &mut Threaded, sink: &mut Sink<'_>) {
         // Each worker's records arrive in key order. The smallest head record may go out
         // once no worker could still send a smaller one: each other worker has a record
         // waiting (necessarily larger), has finished, or has passed that packet.
@@ -665,12 +742,12 @@ impl Pipeline {
                 counts.add_to(summary);
             }
             Engine::Threaded(t) => {
-                for w in t.workers.iter_mut() {
-                    let mut batch = std::mem::replace(&mut w.pending, new_batch());
+                for i in 0..t.workers.len() {
+                    let mut batch = std::mem::replace(&mut t.workers[i].pending, new_batch());
                     batch.watermark = end;
                     batch.finish = Some(end);
                     // The end must get through even live: wait for room.
-                    let _ = w.tx.send(batch);
+                    Self::send_waiting(t, i, batch, sink);
                 }
                 Self::drain(t, sink, true);
                 for w in t.workers.iter_mut() {

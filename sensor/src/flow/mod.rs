@@ -149,8 +149,8 @@ impl Flow {
             + self.conn.as_ref().map_or(0, |c| {
                 CONN_OVERHEAD
                     + c.uid.capacity()
-                    + c.half[0].buffered()
-                    + c.half[1].buffered()
+                    + c.half[0].footprint()
+                    + c.half[1].footprint()
                     + c.http.as_ref().map_or(0, |h| std::mem::size_of::<HttpConn>() + h.held_bytes())
             })
     }

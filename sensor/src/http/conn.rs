@@ -295,7 +295,17 @@ impl HttpConn {
             .iter()
             .map(|d| d.buf.capacity() + d.body.as_ref().map_or(0, |b| b.held_bytes()))
             .sum();
-        dirs + self.txs.len() * std::mem::size_of::<Tx>()
+        // A pending transaction's strings are bounded by the heads they came from.
+        let txs: usize = self
+            .txs
+            .iter()
+            .map(|t| {
+                std::mem::size_of::<Tx>()
+                    + t.req.as_ref().map_or(0, |r| r.head_len as usize)
+                    + t.rsp.as_ref().map_or(0, |r| r.head_len as usize)
+            })
+            .sum();
+        dirs + txs
     }
 
     // ---------------------------------------------------------------- entry points

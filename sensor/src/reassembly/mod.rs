@@ -98,6 +98,8 @@ struct Delivered {
 }
 
 const RECENT: usize = 4;
+/// Allocator bookkeeping and alignment per piece allocation, beyond size-class rounding.
+const PIECE_ALLOC_OVERHEAD: usize = 16;
 /// Segments further than this beyond what is known are treated as bogus.
 const MAX_WINDOW: u64 = 64 << 20;
 /// After this many consecutive out-of-window segments the stream jumps to them: a long
@@ -157,6 +159,15 @@ impl HalfStream {
     /// Out-of-order bytes held.
     pub fn buffered(&self) -> usize {
         self.ooo_bytes
+    }
+
+    /// Heap memory the held bytes cost: each piece is its own allocation (the allocator
+    /// rounds it up to a size class, up to an eighth more) and has an entry in the list.
+    pub fn footprint(&self) -> usize {
+        if self.ooo.capacity() == 0 {
+            return 0;
+        }
+        self.ooo_bytes + self.ooo_bytes / 8 + self.ooo.len() * PIECE_ALLOC_OVERHEAD + self.ooo.capacity() * std::mem::size_of::<Chunk>()
     }
 
     /// True once the FIN has been reached and reported.
