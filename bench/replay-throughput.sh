@@ -38,12 +38,15 @@ scratch=$( [ -d /dev/shm ] && mktemp -d -p /dev/shm || mktemp -d )
 trap 'rm -rf "$work" "$scratch"' EXIT
 cc -O2 -o "$work/pcap_floor" "$here/pcap_floor.c" -lpcap
 
-# One timed run: appends "tool file secs rss_kb" to the results.
+# One timed run: appends "tool file secs rss_kb" to the results. Wall time from the
+# nanosecond clock (time(1) rounds to 10 ms), peak RSS from time(1).
 timed() {
   local tool=$1 file=$2; shift 2
-  /usr/bin/time -f "%e %M" -o "$work/time" "$@" > "$work/stdout" 2>/dev/null
-  read -r secs rss < "$work/time"
-  echo "$tool $file $secs $rss" >> "$work/results"
+  local t0 t1
+  t0=$(date +%s%N)
+  /usr/bin/time -f "%M" -o "$work/time" "$@" > "$work/stdout" 2>/dev/null
+  t1=$(date +%s%N)
+  echo "$tool $file $(( (t1 - t0) / 1000 )) $(cat "$work/time")" >> "$work/results"
 }
 
 for c in "${caps[@]}"; do
@@ -66,9 +69,10 @@ results, work, caps = sys.argv[1], sys.argv[2], sys.argv[3:]
 runs = {}
 order = []
 for line in open(results):
-    tool, f, secs, rss = line.split()
-    runs.setdefault((tool, f), []).append((float(secs), int(rss)))
-    order.append((tool, f, float(secs)))
+    tool, f, micros, rss = line.split()
+    secs = int(micros) / 1e6
+    runs.setdefault((tool, f), []).append((secs, int(rss)))
+    order.append((tool, f, secs))
 
 def summary_counts(f):
     pk = tx = 0

@@ -38,7 +38,7 @@ pub struct Common {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub body_sample: usize,
 
-    /// Bound on flow and reassembly memory, e.g. 512M or 2G.
+    /// Memory bound for the sensor, e.g. 512M or 2G: flows, reassembly and pending transactions get what the pipeline's buffers leave, the least recently active flows evicted first.
     #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = parse_size)]
     pub max_memory: usize,
 

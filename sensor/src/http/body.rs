@@ -405,12 +405,24 @@ impl Drop for ContentDecoder {
 
 impl ContentDecoder {
     /// `cap` bounds output; the first `sample_cap` decoded bytes are kept. With no sample
-    /// wanted, a gzip body is not inflated: its trailer says how long it decodes to.
+    /// wanted, a gzip body is not inflated: its trailer says how long it decodes to. For
+    /// bodies from the server, which does not gain by lying about its own lengths.
     pub fn new(coding: Coding, cap: u64, sample_cap: usize) -> ContentDecoder {
+        Self::build(coding, cap, sample_cap, true)
+    }
+
+    /// As [`ContentDecoder::new`], but always inflating: for request bodies, whose gzip
+    /// trailer the client (possibly the attacker) writes, so a lying length cannot hide an
+    /// oversized or bomb-shaped body.
+    pub fn inflating(coding: Coding, cap: u64, sample_cap: usize) -> ContentDecoder {
+        Self::build(coding, cap, sample_cap, false)
+    }
+
+    fn build(coding: Coding, cap: u64, sample_cap: usize, trust_trailer: bool) -> ContentDecoder {
         let engine = match coding {
             Coding::Identity => Engine::Identity,
             Coding::Unknown => Engine::Unknown,
-            Coding::Gzip if sample_cap == 0 => Engine::GzipTrailer { head: [0; 3], tail: [0; 8], seen: 0 },
+            Coding::Gzip if sample_cap == 0 && trust_trailer => Engine::GzipTrailer { head: [0; 3], tail: [0; 8], seen: 0 },
             Coding::Gzip => Engine::GzipHeader(Vec::new()),
             Coding::Deflate => Engine::DeflateSniff(Vec::new()),
             Coding::Brotli => {
@@ -822,6 +834,23 @@ mod tests {
         let mut a = AnomalySet::default();
         d.anomalies(&mut a);
         assert!(a.contains(Anomaly::DecompressionLimit));
+    }
+
+    #[test]
+    fn a_lying_trailer_is_believed_only_where_allowed() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&vec![b'a'; 100_000]).unwrap();
+        let mut gz = gz.finish().unwrap();
+        let n = gz.len();
+        gz[n - 4..].copy_from_slice(&10u32.to_le_bytes());
+        let mut trusted = ContentDecoder::new(Coding::Gzip, 1 << 20, 0);
+        trusted.feed(&gz);
+        trusted.finish(true);
+        assert_eq!(trusted.decoded, 10);
+        let mut inflated = ContentDecoder::inflating(Coding::Gzip, 1 << 20, 0);
+        inflated.feed(&gz);
+        inflated.finish(true);
+        assert_eq!(inflated.decoded, 100_000);
     }
 
     #[test]

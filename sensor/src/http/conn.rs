@@ -798,7 +798,7 @@ impl HttpConn {
         tx.anomalies = anomalies;
         let framing = info.framing.unwrap_or(Framing::None);
         let connect = info.is_connect();
-        let decoder = ContentDecoder::new(info.coding.unwrap_or(super::body::Coding::Identity), ctx.cfg.max_decoded_body, ctx.cfg.body_sample);
+        let decoder = ContentDecoder::inflating(info.coding.unwrap_or(super::body::Coding::Identity), ctx.cfg.max_decoded_body, ctx.cfg.body_sample);
         tx.req = Some(info);
         tx.req_part = Part::Open;
         self.push_tx(tx, ctx);
