@@ -29,9 +29,13 @@ fn bytes(n: u64) -> String {
     if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
-/// Memory in MiB, the unit `--max-memory` is given in.
+/// Memory in the binary units `--max-memory` is given in.
 fn mib(n: usize) -> String {
-    format!("{:.1} MiB", n as f64 / f64::from(1u32 << 20))
+    if n < 1 << 20 {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    } else {
+        format!("{:.1} MiB", n as f64 / f64::from(1u32 << 20))
+    }
 }
 
 /// UTC date and time of a packet timestamp, without a date library.
