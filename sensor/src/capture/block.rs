@@ -22,8 +22,9 @@ use std::sync::Arc;
 /// Bytes read at a time. A block holds at least one whole frame: larger frames get a block
 /// of their own size.
 const BLOCK: usize = 1 << 20;
-/// Free blocks kept for reuse; more are released to the allocator.
-const POOL: usize = 64;
+/// Blocks kept for reuse, free or still referenced; beyond it blocks are released to the
+/// allocator. More than the pipeline keeps in flight (see `pipeline::memory_reserve`).
+const POOL: usize = 32;
 /// libpcap's MAXIMUM_SNAPLEN: the largest frame it reads for the link types apitap decodes.
 pub(super) const MAX_SNAPLEN: u32 = 262_144;
 
@@ -97,7 +98,7 @@ fn read_u32(b: &[u8], o: usize, little_endian: bool) -> u32 {
 
 impl PcapBlockReader {
     /// A reader when `file` starts with a classic pcap header of a link type `supported`
-    /// accepts; `None` when libpcap should read it instead (the file is rewound).
+    /// accepts; otherwise the file back, rewound, for libpcap to read.
     pub fn open(mut file: File, supported: impl Fn(i32) -> bool) -> io::Result<Result<PcapBlockReader, File>> {
         use std::io::Seek;
         let mut h = [0u8; 24];
@@ -148,21 +149,11 @@ impl PcapBlockReader {
         }
         let size = BLOCK.max(need);
         let mut buf = self.take_free(size);
-        {
-            buf[..have].copy_from_slice(&self.block.0[self.pos..self.end]);
-            let mut filled = have;
-            while filled < need {
-                let n = read_full(&mut self.file, &mut buf[filled..])?;
-                filled += n;
-                if n == 0 || filled == buf.len() {
-                    if n == 0 {
-                        self.eof = true;
-                    }
-                    break;
-                }
-            }
-            self.end = filled;
-        }
+        buf[..have].copy_from_slice(&self.block.0[self.pos..self.end]);
+        // read_full stops short only at the end of the file.
+        let n = read_full(&mut self.file, &mut buf[have..])?;
+        self.end = have + n;
+        self.eof = self.end < buf.len();
         let old = std::mem::replace(&mut self.block, SharedBlock(Arc::new(buf)));
         self.give_back(old);
         self.pos = 0;
