@@ -94,6 +94,10 @@ pub struct HttpConfig {
     pub max_decoded_body: u64,
     /// First N decoded body bytes written to records as `request_body`/`response_body`.
     pub body_sample: usize,
+    /// First N decoded bytes of JSON and form bodies kept in memory beside each record for
+    /// analysis (the inventory reads their fields); never written. 0 keeps none. Inflating
+    /// gzip bodies to get them costs more than measuring them by their trailer.
+    pub capture_bodies: usize,
     /// Bytes of each direction scanned for an HTTP message start before a connection that
     /// shows none is left alone.
     pub max_probe_bytes: usize,
@@ -107,6 +111,7 @@ impl Default for HttpConfig {
             max_pending: 64,
             max_decoded_body: 64 << 20,
             body_sample: 0,
+            capture_bodies: 0,
             max_probe_bytes: 64 << 10,
         }
     }

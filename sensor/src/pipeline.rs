@@ -143,6 +143,12 @@ pub trait RecordSink {
     fn wants_records(&self) -> bool {
         false
     }
+
+    /// As [`RecordSink::emit`], handing over the record the pipeline is done with, so a
+    /// sink that sends records on (to an analysis thread) need not copy them.
+    fn emit_owned(&mut self, call: Option<Box<ApiCall>>, line: &[u8]) {
+        self.emit(call.as_deref(), line)
+    }
 }
 
 /// Any closure over (record, line) is a sink that takes lines only.
@@ -157,6 +163,25 @@ pub struct WithRecords<F: FnMut(&ApiCall, &[u8])>(pub F);
 
 impl<F: FnMut(&ApiCall, &[u8])> RecordSink for WithRecords<F> {
     fn emit(&mut self, call: Option<&ApiCall>, line: &[u8]) {
+        if let Some(c) = call {
+            (self.0)(c, line)
+        }
+    }
+    fn wants_records(&self) -> bool {
+        true
+    }
+}
+
+/// A sink that takes each record by value, with its line.
+pub struct OwnedRecords<F: FnMut(Box<ApiCall>, &[u8])>(pub F);
+
+impl<F: FnMut(Box<ApiCall>, &[u8])> RecordSink for OwnedRecords<F> {
+    fn emit(&mut self, call: Option<&ApiCall>, line: &[u8]) {
+        if let Some(c) = call {
+            (self.0)(Box::new(c.clone()), line)
+        }
+    }
+    fn emit_owned(&mut self, call: Option<Box<ApiCall>>, line: &[u8]) {
         if let Some(c) = call {
             (self.0)(c, line)
         }
@@ -549,7 +574,7 @@ impl Pipeline {
         match &mut self.engine {
             Engine::Inline { table, line, counts } => {
                 let wants = sink.wants_records();
-                let mut emit = |call: ApiCall, _at: EmitPoint| inline_emit(counts, line, sink, wants, &call);
+                let mut emit = |call: ApiCall, _at: EmitPoint| inline_emit(counts, line, sink, wants, call);
                 self.decoder.decode(pkt, &mut |seg| table.process(seg, seq, &mut emit));
             }
             Engine::Threaded(t) => {
@@ -605,7 +630,7 @@ impl Pipeline {
         match &mut self.engine {
             Engine::Inline { table, line, counts } => {
                 let wants = sink.wants_records();
-                table.tick(now, &mut |call, _at| inline_emit(counts, line, sink, wants, &call));
+                table.tick(now, &mut |call, _at| inline_emit(counts, line, sink, wants, call));
             }
             Engine::Threaded(t) => {
                 for w in t.workers.iter_mut() {
@@ -723,9 +748,9 @@ impl Pipeline {
                 break;
             }
             let w = &mut t.workers[i];
-            let Some(o) = w.queue.front() else { break };
-            let (_, call, range) = &o.records[w.next];
-            sink.emit(call.as_deref(), o.lines.get(range.clone()).unwrap_or(&[]));
+            let Some(o) = w.queue.front_mut() else { break };
+            let (_, call, range) = &mut o.records[w.next];
+            sink.emit_owned(call.take(), o.lines.get(range.clone()).unwrap_or(&[]));
             w.next += 1;
         }
     }
@@ -737,7 +762,7 @@ impl Pipeline {
         match &mut self.engine {
             Engine::Inline { table, line, counts } => {
                 let wants = sink.wants_records();
-                table.finish_all(&mut |call, _at| inline_emit(counts, line, sink, wants, &call));
+                table.finish_all(&mut |call, _at| inline_emit(counts, line, sink, wants, call));
                 summary.flows = table.stats.clone();
                 counts.add_to(summary);
             }
@@ -770,11 +795,15 @@ impl Pipeline {
     }
 }
 
-fn inline_emit(counts: &mut RecordCounts, line: &mut Vec<u8>, sink: &mut Sink<'_>, wants: bool, call: &ApiCall) {
-    counts.count(call);
+fn inline_emit(counts: &mut RecordCounts, line: &mut Vec<u8>, sink: &mut Sink<'_>, wants: bool, call: ApiCall) {
+    counts.count(&call);
     line.clear();
     call.write_jsonl(line);
-    sink.emit(wants.then_some(call), line);
+    if wants {
+        sink.emit_owned(Some(Box::new(call)), line);
+    } else {
+        sink.emit(None, line);
+    }
 }
 
 fn take_output(workers: &mut [Worker], mut o: WorkerOut) {

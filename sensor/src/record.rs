@@ -43,6 +43,25 @@ pub struct TunnelRecord {
     pub outer_dst: IpAddr,
 }
 
+/// What a bearer JWT said about itself. Claim values other than the issuer and the two
+/// times are never kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JwtRecord {
+    pub alg: String,
+    pub iss: Option<String>,
+    /// Claim names, sorted.
+    pub claims: Vec<String>,
+    pub exp: Option<i64>,
+    pub iat: Option<i64>,
+}
+
+/// Decoded body bytes kept in memory beside a record for analysis; never written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CapturedBodies {
+    pub request: Option<Vec<u8>>,
+    pub response: Option<Vec<u8>>,
+}
+
 /// One API call. See `docs/record-schema.md` for each field.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ApiCall {
@@ -80,6 +99,7 @@ pub struct ApiCall {
     pub auth_scheme: Option<String>,
     pub auth_hash: Option<String>,
     pub auth_user: Option<String>,
+    pub auth_jwt: Option<JwtRecord>,
     pub upgrade: Option<String>,
     pub anomalies: Vec<String>,
     pub missed_bytes: u64,
@@ -90,6 +110,9 @@ pub struct ApiCall {
     pub request_body: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_body: Option<String>,
+    /// Bodies the sensor captured for analysis (`capture_bodies`); not part of the JSON.
+    #[serde(skip)]
+    pub captured: Option<Box<CapturedBodies>>,
 }
 
 /// What the flow knows about the connection an exchange belongs to.
@@ -169,6 +192,7 @@ impl ApiCall {
             auth_scheme: None,
             auth_hash: None,
             auth_user: None,
+            auth_jwt: None,
             upgrade: None,
             anomalies: anomalies.iter().map(|a| a.as_str().to_string()).collect(),
             missed_bytes: tx.missed_bytes,
@@ -182,6 +206,10 @@ impl ApiCall {
             }),
             request_body: tx.request_body_sample.as_deref().map(escape_bytes),
             response_body: tx.response_body_sample.as_deref().map(escape_bytes),
+            captured: match (tx.request_body_capture, tx.response_body_capture) {
+                (None, None) => None,
+                (request, response) => Some(Box::new(CapturedBodies { request, response })),
+            },
         };
         let connect_ok = tx.request.as_ref().is_some_and(|r| r.is_connect())
             && tx.response.as_ref().is_some_and(|p| (200..300).contains(&p.code));
@@ -208,6 +236,7 @@ impl ApiCall {
                 call.auth_scheme = Some(c.scheme);
                 call.auth_hash = Some(c.hash);
                 call.auth_user = c.user;
+                call.auth_jwt = c.jwt;
             }
             call.method = Some(req.method);
             call.host = req.host;

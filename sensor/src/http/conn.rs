@@ -36,6 +36,45 @@ use std::collections::VecDeque;
 /// Headers room made once per head, so typical heads never regrow the list.
 const HEADERS_CAPACITY: usize = 24;
 
+/// Whether the analyzer reads the fields of bodies of this content type (JSON, forms).
+fn analyzable(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else { return false };
+    let base = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    base == "application/json" || base.ends_with("+json") || base == "text/json" || base == "application/x-www-form-urlencoded"
+}
+
+/// Decoded bytes to keep of a body: for the record's sample, and for analysis.
+fn sample_cap(cfg: &HttpConfig, content_type: Option<&str>) -> usize {
+    let capture = if analyzable(content_type) { cfg.capture_bodies } else { 0 };
+    cfg.body_sample.max(capture)
+}
+
+/// The kept bytes as the record's sample and the analysis capture, each cut to its size;
+/// one copy at most, when both are wanted.
+fn split_sample(mut kept: Vec<u8>, cfg: &HttpConfig, content_type: Option<&str>) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+    if kept.is_empty() {
+        return (None, None);
+    }
+    let want_capture = cfg.capture_bodies > 0 && analyzable(content_type);
+    let want_sample = cfg.body_sample > 0;
+    match (want_sample, want_capture) {
+        (false, false) => (None, None),
+        (true, false) => {
+            kept.truncate(cfg.body_sample);
+            (Some(kept), None)
+        }
+        (false, true) => {
+            kept.truncate(cfg.capture_bodies);
+            (None, Some(kept))
+        }
+        (true, true) => {
+            let sample = kept[..kept.len().min(cfg.body_sample)].to_vec();
+            kept.truncate(cfg.capture_bodies);
+            (Some(sample), Some(kept))
+        }
+    }
+}
+
 /// What the HTTP layer needs from its caller on every call.
 pub struct HttpCtx<'a> {
     pub cfg: &'a HttpConfig,
@@ -140,6 +179,8 @@ struct Tx {
     rsp_wire: u64,
     req_sample: Option<Vec<u8>>,
     rsp_sample: Option<Vec<u8>>,
+    req_capture: Option<Vec<u8>>,
+    rsp_capture: Option<Vec<u8>>,
     info_code: Option<u16>,
     info_msg: Option<String>,
     interims: u32,
@@ -168,6 +209,8 @@ impl Tx {
             rsp_wire: 0,
             req_sample: None,
             rsp_sample: None,
+            req_capture: None,
+            rsp_capture: None,
             info_code: None,
             info_msg: None,
             interims: 0,
@@ -300,9 +343,14 @@ impl HttpConn {
             .txs
             .iter()
             .map(|t| {
+                let kept = |v: &Option<Vec<u8>>| v.as_ref().map_or(0, Vec::capacity);
                 std::mem::size_of::<Tx>()
                     + t.req.as_ref().map_or(0, |r| r.head_len as usize)
                     + t.rsp.as_ref().map_or(0, |r| r.head_len as usize)
+                    + kept(&t.req_sample)
+                    + kept(&t.rsp_sample)
+                    + kept(&t.req_capture)
+                    + kept(&t.rsp_capture)
             })
             .sum();
         dirs + txs
@@ -798,7 +846,11 @@ impl HttpConn {
         tx.anomalies = anomalies;
         let framing = info.framing.unwrap_or(Framing::None);
         let connect = info.is_connect();
-        let decoder = ContentDecoder::inflating(info.coding.unwrap_or(super::body::Coding::Identity), ctx.cfg.max_decoded_body, ctx.cfg.body_sample);
+        let decoder = ContentDecoder::inflating(
+            info.coding.unwrap_or(super::body::Coding::Identity),
+            ctx.cfg.max_decoded_body,
+            sample_cap(ctx.cfg, info.content_type.as_deref()),
+        );
         tx.req = Some(info);
         tx.req_part = Part::Open;
         self.push_tx(tx, ctx);
@@ -887,6 +939,7 @@ impl HttpConn {
         let websocket = code == 101 && info.upgrade.as_deref().is_some_and(|u| u.to_ascii_lowercase().contains("websocket"));
         let framing = info.framing.unwrap_or(Framing::Close);
         let coding = info.coding.unwrap_or(super::body::Coding::Identity);
+        let cap = sample_cap(ctx.cfg, info.content_type.as_deref());
         tx.rsp_ts = Some(msg_ts);
         tx.rsp_wire = head.len() as u64;
         tx.rsp = Some(info);
@@ -894,7 +947,7 @@ impl HttpConn {
         let depth = tx.depth;
         let dir = &mut self.dirs[s];
         dir.tx = Some(depth);
-        dir.body = Some(BodyReader::new(framing, ContentDecoder::new(coding, ctx.cfg.max_decoded_body, ctx.cfg.body_sample)));
+        dir.body = Some(BodyReader::new(framing, ContentDecoder::new(coding, ctx.cfg.max_decoded_body, cap)));
         if matches!(framing, Framing::None | Framing::Length(0)) {
             let off = dir.msg_off + head.len() as u64;
             self.finish_message(side, ts, off, false, ctx);
@@ -1018,7 +1071,11 @@ impl HttpConn {
         };
         let part = if truncated { Part::Truncated } else { Part::Complete };
         let wire = end_off.saturating_sub(msg_off);
-        let sample = (ctx.cfg.body_sample > 0 && !sample.is_empty()).then_some(sample);
+        let ct = match role {
+            Role::Client => tx.req.as_ref().and_then(|r| r.content_type.as_deref()),
+            _ => tx.rsp.as_ref().and_then(|r| r.content_type.as_deref()),
+        };
+        let (sample, capture) = split_sample(sample, ctx.cfg, ct);
         if role == Role::Client {
             tx.req_part = part;
             tx.req_end_ts = Some(ts);
@@ -1026,6 +1083,7 @@ impl HttpConn {
             tx.req_body_len = decoded;
             tx.req_wire = tx.req_wire.max(wire);
             tx.req_sample = sample;
+            tx.req_capture = capture;
             if truncated {
                 anomalies.insert(Anomaly::RequestTruncated);
             }
@@ -1035,6 +1093,7 @@ impl HttpConn {
             tx.rsp_body_len = decoded;
             tx.rsp_wire = tx.rsp_wire.max(wire);
             tx.rsp_sample = sample;
+            tx.rsp_capture = capture;
             if truncated {
                 anomalies.insert(Anomaly::ResponseTruncated);
             }
@@ -1338,6 +1397,8 @@ impl HttpConn {
             response_wire_len: tx.rsp_wire,
             request_body_sample: tx.req_sample,
             response_body_sample: tx.rsp_sample,
+            request_body_capture: tx.req_capture,
+            response_body_capture: tx.rsp_capture,
             info_code: tx.info_code,
             info_msg: tx.info_msg,
             anomalies: tx.anomalies,

@@ -16,6 +16,8 @@ pub struct Credential {
     pub hash: String,
     /// The user name, where the scheme sends one in the clear (Basic, Digest).
     pub user: Option<String>,
+    /// What a bearer JWT says about itself (never its signature or claim values).
+    pub jwt: Option<crate::record::JwtRecord>,
 }
 
 /// A request head.
@@ -228,11 +230,12 @@ fn credential(headers: &[RawHeader<'_>], query: Option<&[u8]>, hasher: &Credenti
             b"digest" => digest_username(secret),
             _ => None,
         };
-        return Some(Credential { scheme: scheme_s, hash: hasher.hash(secret), user });
+        let jwt = if scheme == b"bearer" { super::jwt::parse(secret) } else { None };
+        return Some(Credential { scheme: scheme_s, hash: hasher.hash(secret), user, jwt });
     }
     for name in API_KEY_HEADERS {
         if let Some(v) = header(headers, name) {
-            return Some(Credential { scheme: "api_key".into(), hash: hasher.hash(trim(v)), user: None });
+            return Some(Credential { scheme: "api_key".into(), hash: hasher.hash(trim(v)), user: None, jwt: None });
         }
     }
     if let Some(q) = query {
@@ -240,7 +243,7 @@ fn credential(headers: &[RawHeader<'_>], query: Option<&[u8]>, hasher: &Credenti
             let mut kv = pair.splitn(2, |b| *b == b'=');
             let (k, v) = (kv.next().unwrap_or(&[]), kv.next().unwrap_or(&[]));
             if !v.is_empty() && QUERY_KEYS.iter().any(|n| k.eq_ignore_ascii_case(n.as_bytes())) {
-                return Some(Credential { scheme: "query_key".into(), hash: hasher.hash(v), user: None });
+                return Some(Credential { scheme: "query_key".into(), hash: hasher.hash(v), user: None, jwt: None });
             }
         }
     }
@@ -249,7 +252,7 @@ fn credential(headers: &[RawHeader<'_>], query: Option<&[u8]>, hasher: &Credenti
             let mut kv = part.splitn(2, |b| *b == b'=');
             let (k, val) = (trim(kv.next().unwrap_or(&[])), trim(kv.next().unwrap_or(&[])));
             if !val.is_empty() && SESSION_COOKIES.iter().any(|n| k.eq_ignore_ascii_case(n.as_bytes())) {
-                return Some(Credential { scheme: "cookie".into(), hash: hasher.hash(val), user: None });
+                return Some(Credential { scheme: "cookie".into(), hash: hasher.hash(val), user: None, jwt: None });
             }
         }
     }

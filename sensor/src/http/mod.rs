@@ -13,6 +13,7 @@
 
 pub mod body;
 pub mod conn;
+pub mod jwt;
 pub mod message;
 pub mod parse;
 pub mod websocket;
@@ -63,8 +64,12 @@ pub struct HttpTransaction {
     /// Bytes on the wire: head plus body as framed.
     pub request_wire_len: u64,
     pub response_wire_len: u64,
+    /// The first `body_sample` decoded bytes of each body, for the record.
     pub request_body_sample: Option<Vec<u8>>,
     pub response_body_sample: Option<Vec<u8>>,
+    /// The first `capture_bodies` decoded bytes of JSON and form bodies, for analysis.
+    pub request_body_capture: Option<Vec<u8>>,
+    pub response_body_capture: Option<Vec<u8>>,
     /// The last interim (1xx) response before the final one.
     pub info_code: Option<u16>,
     pub info_msg: Option<String>,

@@ -4,7 +4,7 @@
 //! holds the two together over every golden record and random ones); writing it by hand
 //! skips serde's generic machinery, which was a fifth of replay time.
 
-use super::{ApiCall, Quality, TunnelRecord};
+use super::{ApiCall, JwtRecord, Quality, TunnelRecord};
 use std::net::IpAddr;
 
 /// Bytes that JSON strings must escape, as serde_json escapes them.
@@ -183,11 +183,29 @@ impl ApiCall {
             (&b",\"auth_scheme\":"[..], &self.auth_scheme),
             (&b",\"auth_hash\":"[..], &self.auth_hash),
             (&b",\"auth_user\":"[..], &self.auth_user),
-            (&b",\"upgrade\":"[..], &self.upgrade),
         ] {
             out.extend_from_slice(k);
             opt_string(out, v);
         }
+        out.extend_from_slice(b",\"auth_jwt\":");
+        match &self.auth_jwt {
+            None => out.extend_from_slice(b"null"),
+            Some(JwtRecord { alg, iss, claims, exp, iat }) => {
+                out.extend_from_slice(b"{\"alg\":");
+                string(out, alg);
+                out.extend_from_slice(b",\"iss\":");
+                opt_string(out, iss);
+                out.extend_from_slice(b",\"claims\":");
+                strings(out, claims);
+                out.extend_from_slice(b",\"exp\":");
+                opt_int(out, *exp);
+                out.extend_from_slice(b",\"iat\":");
+                opt_int(out, *iat);
+                out.push(b'}');
+            }
+        }
+        out.extend_from_slice(b",\"upgrade\":");
+        opt_string(out, &self.upgrade);
         out.extend_from_slice(b",\"anomalies\":");
         strings(out, &self.anomalies);
         out.extend_from_slice(b",\"missed_bytes\":");
@@ -276,10 +294,12 @@ mod tests {
                 latency_ms: Some(f * 1e-9), duration_ms: None, request_body_len: n, response_body_len: n / 3,
                 request_len: 0, response_len: u64::MAX, request_content_type: None, response_content_type: Some(text.clone()),
                 response_content_encoding: None, x_forwarded_for: None, cookie_names: vec![text.clone(), "b".into()],
-                set_cookie_names: vec![], auth_scheme: None, auth_hash: None, auth_user: Some(text.clone()), upgrade: None,
+                set_cookie_names: vec![], auth_scheme: None, auth_hash: None, auth_user: Some(text.clone()),
+                auth_jwt: opt.then(|| JwtRecord { alg: text.clone(), iss: None, claims: vec![text.clone()], exp: Some(n as i64), iat: None }),
+                upgrade: None,
                 anomalies: vec!["http09".into()], missed_bytes: 7, quality: if opt { Quality::Gap } else { Quality::OneSided },
                 vlan: opt.then_some(4093), tunnel: opt.then(|| TunnelRecord { kind: "vxlan".into(), id: Some(5), outer_src: addr, outer_dst: addr }),
-                request_body: opt.then(|| text.clone()), response_body: None,
+                request_body: opt.then(|| text.clone()), response_body: None, captured: None,
             };
             let mut mine = Vec::new();
             c.write_jsonl(&mut mine);
