@@ -40,7 +40,7 @@ for bound in "${bounds[@]}"; do
   for kind in synflood slowloris overlap; do
     for t in 1 2; do
       /usr/bin/time -f "%e %M" -o "$work/time" "$target/apitap" replay "$here/data/hostile-$kind.pcap" \
-        --out "$work/o" -t "$t" --max-memory "$bound" > "$work/summary"
+        --out "$work/o" -t "$t" --max-memory "$bound" --no-inventory > "$work/summary"
       read -r secs rss_kb < "$work/time"
       flow_peak=$(awk '/flow memory/ {print $3, $4; exit}' "$work/summary")
       evicted=$(sed -n 's/.*(\([0-9,]*\) evicted for memory).*/\1/p' "$work/summary")

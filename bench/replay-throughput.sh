@@ -53,9 +53,9 @@ for c in "${caps[@]}"; do
   cat "$c" > /dev/null   # in the page cache before anything is timed
   for r in $(seq "$rounds"); do
     timed floor "$c" "$work/pcap_floor" "$c"
-    timed apitap-1 "$c" "$bin" replay "$c" --out "$scratch/o1" -t 1
+    timed apitap-1 "$c" "$bin" replay "$c" --out "$scratch/o1" -t 1 --no-inventory
     cp "$work/stdout" "$work/summary-$(basename "$c")"
-    timed apitap-2 "$c" "$bin" replay "$c" --out "$scratch/o2" -t 2
+    timed apitap-2 "$c" "$bin" replay "$c" --out "$scratch/o2" -t 2 --no-inventory
     echo "round $r of $rounds on $(basename "$c") done" >&2
   done
   if command -v tshark > /dev/null; then

@@ -2,7 +2,8 @@
 //! SIGINT, SIGTERM or `--duration`; then every pending exchange is finished and written.
 
 use crate::cli::{default_threads, CaptureArgs};
-use crate::output::{RecordWriter, Rotation};
+use crate::analyze::InventoryFeed;
+use crate::output::{RecordOutputs, RecordWriter, Rotation};
 use crate::replay::sensor_config;
 use crate::summary::{self, thousands};
 use anyhow::{Context, Result};
@@ -58,12 +59,14 @@ pub fn run(args: CaptureArgs) -> Result<ExitCode> {
     if let Some(user) = &args.user {
         crate::privs::drop_to(user, &c.out)?;
     }
+    // After the drop, so the inventory's files belong to the user that goes on writing them.
+    let mut feed = if c.no_inventory { None } else { Some(InventoryFeed::start(&c.out, true, Some(args.inventory_interval))?) };
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("cannot install signal handlers")?;
     }
-    let mut pipeline = Pipeline::new(cfg, threads, Mode::Live);
+    let mut pipeline = Pipeline::with_records(cfg, threads, Mode::Live, feed.is_some());
     if !c.quiet {
         eprintln!(
             "apitap: capturing on {} with {threads} flow worker{}; records in {} (Ctrl-C to stop)",
@@ -81,12 +84,15 @@ pub fn run(args: CaptureArgs) -> Result<ExitCode> {
             break;
         }
         let read = src.read(100, 4096, &mut |pkt| {
-            pipeline.packet(pkt, &mut |_c: Option<&sensor::ApiCall>, line: &[u8]| writer.write_line(line));
+            pipeline.packet(pkt, &mut RecordOutputs { writer: &mut writer, feed: feed.as_mut() });
         });
         match read {
             Ok(0) => {
-                pipeline.idle(wall_now(), &mut |_c: Option<&sensor::ApiCall>, line: &[u8]| writer.write_line(line));
+                pipeline.idle(wall_now(), &mut RecordOutputs { writer: &mut writer, feed: feed.as_mut() });
                 writer.idle();
+                if let Some(f) = feed.as_mut() {
+                    f.flush();
+                }
             }
             Ok(_) => writer.idle(),
             Err(e) => {
@@ -111,15 +117,19 @@ pub fn run(args: CaptureArgs) -> Result<ExitCode> {
         }
     }
     let stats = src.stats();
-    let summary = pipeline.finish(&mut |_c: Option<&sensor::ApiCall>, line: &[u8]| writer.write_line(line));
-    let elapsed = started.elapsed();
+    let summary = pipeline.finish(&mut RecordOutputs { writer: &mut writer, feed: feed.as_mut() });
     let (_, rotated) = writer.finish()?;
+    let inventory = feed.map(InventoryFeed::finish).transpose()?;
+    let elapsed = started.elapsed();
     if !c.quiet {
         let mut extra = iface_lines(&stats);
         if rotated > 0 {
             extra.push(format!("rotated       {:>12}  (older records in records-<UTC time>.jsonl)", thousands(rotated)));
         }
         print!("{}", summary::render("apitap capture summary", &summary, &extra, &records_path, elapsed));
+        if let Some(s) = inventory {
+            print!("{s}");
+        }
     }
     match error {
         None => Ok(ExitCode::SUCCESS),

@@ -21,6 +21,123 @@ pub enum Command {
     /// Capture live from network interfaces into API call records (DIR/records.jsonl),
     /// until SIGINT or SIGTERM.
     Capture(CaptureArgs),
+    /// Build or extend the API inventory (DIR/inventory.db) from records.jsonl files.
+    Analyze(AnalyzeArgs),
+    /// Query the API inventory: list, show, diff against an OpenAPI description, export.
+    Inventory(InventoryArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AnalyzeArgs {
+    /// records.jsonl files written by replay or capture; `-` is stdin.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Directory of the inventory; DIR/inventory.db is created or merged into.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Print nothing but errors and warnings.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InventoryArgs {
+    /// The inventory database (replay, capture and analyze write DIR/inventory.db).
+    #[arg(long, value_name = "FILE", env = "APITAP_DB", default_value = "inventory.db", global = true)]
+    pub db: PathBuf,
+
+    #[command(subcommand)]
+    pub command: InventoryCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum InventoryCommand {
+    /// The endpoints, one per line (or JSON, or CSV).
+    List(ListArgs),
+    /// Everything known about one endpoint: `apitap inventory show 'GET /users/{id}'`.
+    Show(ShowArgs),
+    /// Compare the traffic with an OpenAPI description: shadow (undocumented) endpoints,
+    /// zombie (documented, never seen) endpoints, parameter and type drift.
+    Diff(DiffArgs),
+    /// Write the inventory as an OpenAPI 3.1 description.
+    Export(ExportArgs),
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only endpoints of this host (`host` or `host:port`).
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+
+    /// Only endpoints where sensitive data was seen.
+    #[arg(long)]
+    pub sensitive: bool,
+
+    /// Only endpoints seen since T: a date (2026-11-21), a UTC time (2026-11-21T10:00:00Z)
+    /// or a duration back from now (24h, 7d).
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+
+    /// Include paths that only ever got 404 (probing, not endpoints).
+    #[arg(long)]
+    pub all: bool,
+
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// `METHOD /path/template` (the path as `list` prints it, or a concrete path).
+    #[arg(value_name = "ENDPOINT")]
+    pub endpoint: String,
+
+    /// The host, when several have the endpoint.
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+
+    /// JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// The OpenAPI description (3.x, YAML or JSON).
+    #[arg(long, value_name = "FILE")]
+    pub spec: PathBuf,
+
+    /// Compare only this host's endpoints (default: all hosts).
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+
+    /// JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Where to write the OpenAPI 3.1 document (YAML; `.json` writes JSON; `-` is stdout).
+    #[arg(long, value_name = "FILE")]
+    pub openapi: PathBuf,
+
+    /// Export only this host (default: all, as one server each).
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+
+    /// Include paths that only ever got 404.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// Options both replay and capture take.
@@ -58,6 +175,11 @@ pub struct Common {
     /// UDP ports decoded as GENEVE.
     #[arg(long, value_name = "PORT", value_delimiter = ',', default_values_t = [6081u16])]
     pub geneve_port: Vec<u16>,
+
+    /// Do not build the API inventory (DIR/inventory.db) while reading packets; records
+    /// only. `apitap analyze` can build it later from records.jsonl.
+    #[arg(long)]
+    pub no_inventory: bool,
 
     /// Print nothing but errors and warnings.
     #[arg(short, long)]
@@ -105,6 +227,10 @@ pub struct CaptureArgs {
     /// Log capture counters (packets, records, kernel drops) this often.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub stats_interval: std::time::Duration,
+
+    /// Save the inventory (DIR/inventory.db) this often while capturing.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub inventory_interval: std::time::Duration,
 
     /// Become this user once the interfaces are open (the output directory is given to it).
     #[arg(long, value_name = "NAME")]

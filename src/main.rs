@@ -1,12 +1,15 @@
 //! `apitap`: the command line. Parses arguments, wires the sensor and analyzer libraries
 //! together, prints summaries, and turns errors into one clear line and an exit code.
 
+mod analyze;
 mod capture;
 mod cli;
+mod inventory_cmd;
 mod output;
 mod privs;
 mod replay;
 mod summary;
+mod timefmt;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -23,15 +26,27 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Replay(args) => replay::run(args),
         cli::Command::Capture(args) => capture::run(args),
+        cli::Command::Analyze(args) => analyze::run(args),
+        cli::Command::Inventory(args) => inventory_cmd::run(args),
     };
     match result {
         Ok(code) => code,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             // One line with the whole cause chain, as ripgrep prints it.
             eprintln!("apitap: error: {err:#}");
             ExitCode::from(1)
         }
     }
+}
+
+/// Output piped into `head` that stopped reading is not an error (ripgrep exits quietly
+/// the same way).
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || e.downcast_ref::<serde_json::Error>().is_some_and(|j| j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+    })
 }
 
 fn init_tracing(verbose: u8) {

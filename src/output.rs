@@ -1,4 +1,5 @@
-//! Output files: the records writer (with rotation) and the credential-hash key.
+//! Output files: the records writer (with rotation), the sink that feeds it and the
+//! inventory, and the credential-hash key.
 
 use anyhow::{bail, Context, Result};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
@@ -236,6 +237,33 @@ fn write_private(p: &Path, data: &[u8]) -> std::io::Result<()> {
     opts.open(p)?.write_all(data)
 }
 
+/// Where each record goes: its line to records.jsonl, the record itself to the inventory
+/// when one is kept.
+pub struct RecordOutputs<'a> {
+    pub writer: &'a mut RecordWriter,
+    pub feed: Option<&'a mut crate::analyze::InventoryFeed>,
+}
+
+impl sensor::pipeline::RecordSink for RecordOutputs<'_> {
+    fn emit(&mut self, call: Option<&sensor::ApiCall>, line: &[u8]) {
+        self.writer.write_line(line);
+        if let (Some(feed), Some(call)) = (self.feed.as_deref_mut(), call) {
+            feed.send(Box::new(call.clone()));
+        }
+    }
+
+    fn emit_owned(&mut self, call: Option<Box<sensor::ApiCall>>, line: &[u8]) {
+        self.writer.write_line(line);
+        if let (Some(feed), Some(call)) = (self.feed.as_deref_mut(), call) {
+            feed.send(call);
+        }
+    }
+
+    fn wants_records(&self) -> bool {
+        self.feed.is_some()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,3 +325,4 @@ mod tests {
         assert_eq!(utc_stamp(SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_263_415)), "20261121T121655Z");
     }
 }
+

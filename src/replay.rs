@@ -1,7 +1,8 @@
 //! `apitap replay`: capture files in, DIR/records.jsonl out, a summary on stdout.
 
+use crate::analyze::InventoryFeed;
 use crate::cli::{Common, ReplayArgs};
-use crate::output::{hash_key, RecordWriter};
+use crate::output::{hash_key, RecordOutputs, RecordWriter};
 use crate::summary;
 use anyhow::{Context, Result};
 use sensor::capture::{FileSource, MergedSource, PacketSource};
@@ -27,23 +28,26 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
 
     let records_path = c.out.join("records.jsonl");
     let mut writer = RecordWriter::create(&records_path)?;
+    let mut feed = if c.no_inventory { None } else { Some(InventoryFeed::start(&c.out, false, None)?) };
     let started = std::time::Instant::now();
     let outcome = {
-        let mut sink = |_call: Option<&sensor::ApiCall>, line: &[u8]| writer.write_line(line);
-        let pipeline = Pipeline::new(cfg, threads, Mode::Replay);
-        if sources.len() == 1 {
-            let mut src = sources.pop().context("no input")?;
-            pipeline.run(&mut src as &mut dyn PacketSource, &mut sink)
+        let src: &mut dyn PacketSource = if sources.len() == 1 {
+            &mut sources.pop().context("no input")?
         } else {
-            let mut src = MergedSource::new(sources);
-            pipeline.run(&mut src as &mut dyn PacketSource, &mut sink)
-        }
+            &mut MergedSource::new(sources)
+        };
+        let mut sink = RecordOutputs { writer: &mut writer, feed: feed.as_mut() };
+        Pipeline::with_records(cfg, threads, Mode::Replay, sink.feed.is_some()).run(src, &mut sink)
     };
-    let elapsed = started.elapsed();
     writer.finish()?;
+    let inventory = feed.map(InventoryFeed::finish).transpose()?;
+    let elapsed = started.elapsed();
 
     if !c.quiet {
         print!("{}", summary::render("apitap replay summary", &outcome.summary, &[], &records_path, elapsed));
+        if let Some(s) = inventory {
+            print!("{s}");
+        }
     }
     match outcome.error {
         None => Ok(ExitCode::SUCCESS),
@@ -78,6 +82,9 @@ pub fn check_memory(c: &Common, threads: usize) -> Result<()> {
 pub fn sensor_config(c: &Common) -> Result<SensorConfig> {
     let mut cfg = SensorConfig::default();
     cfg.http.body_sample = c.body_sample;
+    if !c.no_inventory {
+        cfg.http.capture_bodies = crate::analyze::INVENTORY_BODY_BYTES;
+    }
     cfg.max_memory = c.max_memory;
     cfg.decode.vxlan_ports = c.vxlan_port.clone();
     cfg.decode.geneve_ports = c.geneve_port.clone();

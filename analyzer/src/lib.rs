@@ -1,5 +1,13 @@
 //! apitap's analysis side: API call records in; inventory, baselines, detections and alerts
-//! out. For now it reads records back, which is what the later stages build on.
+//! out. Today: reading records back, and the API inventory ([`inventory`]) with its
+//! database ([`store`]) and exports ([`export`]).
+
+pub mod export;
+pub mod inventory;
+pub mod store;
+
+#[cfg(test)]
+pub(crate) mod testutil;
 
 use sensor::ApiCall;
 use std::io::BufRead;

@@ -1,0 +1,4 @@
+//! What the inventory is turned into for other tools: OpenAPI documents, and comparisons
+//! with them.
+
+pub mod openapi;
