@@ -172,25 +172,6 @@ impl<F: FnMut(&ApiCall, &[u8])> RecordSink for WithRecords<F> {
     }
 }
 
-/// A sink that takes each record by value, with its line.
-pub struct OwnedRecords<F: FnMut(Box<ApiCall>, &[u8])>(pub F);
-
-impl<F: FnMut(Box<ApiCall>, &[u8])> RecordSink for OwnedRecords<F> {
-    fn emit(&mut self, call: Option<&ApiCall>, line: &[u8]) {
-        if let Some(c) = call {
-            (self.0)(Box::new(c.clone()), line)
-        }
-    }
-    fn emit_owned(&mut self, call: Option<Box<ApiCall>>, line: &[u8]) {
-        if let Some(c) = call {
-            (self.0)(c, line)
-        }
-    }
-    fn wants_records(&self) -> bool {
-        true
-    }
-}
-
 type Sink<'a> = dyn RecordSink + 'a;
 
 /// Where a record sorts in the output: see the module docs.
