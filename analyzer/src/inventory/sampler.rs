@@ -72,8 +72,10 @@ fn kind_of(host: &str, method: &str, segments: &[String]) -> u64 {
         let (stem, ext) = split_extension(s).unwrap_or((s, ""));
         match classify(stem) {
             SegmentKind::Literal => key.extend_from_slice(s.as_bytes()),
+            // A value segment keys on its kind alone. A literal spelt the same would only
+            // share a schedule; the key is never stored.
             k => {
-                key.extend_from_slice(format!("{{{k:?}}}").as_bytes());
+                key.extend_from_slice(&[b'{', k as u8, b'}']);
                 key.extend_from_slice(ext.as_bytes());
             }
         }
