@@ -1,7 +1,9 @@
-//! `apitap analyze`: records.jsonl files in, DIR/inventory.db created or merged into. Also
-//! the inventory that replay and capture keep in-process ([`LiveInventory`]).
+//! `apitap analyze`: records.jsonl files in, DIR/inventory.db created or merged into and
+//! DIR/alerts.jsonl written. Also the analysis replay and capture run in-process
+//! ([`LiveInventory`]): the inventory and detection, fed on one thread.
 
-use crate::cli::AnalyzeArgs;
+use crate::cli::{AnalyzeArgs, DetectArgs};
+use analyzer::detect::Detector;
 use analyzer::inventory::{Inventory, Observation};
 use analyzer::store::Store;
 use anyhow::{Context, Result};
@@ -39,7 +41,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         inputs.push((f.clone(), r));
     }
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create output directory {}", args.out.display()))?;
-    let mut live = LiveInventory::open(&args.out)?;
+    let mut live = LiveInventory::open(&args.out, &args.detect)?;
     let mut bad_lines = 0u64;
     let mut first_bad: Option<String> = None;
     for (path, r) in inputs {
@@ -49,7 +51,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
                 continue;
             }
             match serde_json::from_str::<ApiCall>(&line) {
-                Ok(call) => live.inventory.observe(&Observation::from_record(&call)),
+                Ok(call) => live.observe(&call, false),
                 Err(e) => {
                     bad_lines += 1;
                     if first_bad.is_none() {
@@ -59,6 +61,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
             }
         }
     }
+    live.finish();
     let summary = live.save()?;
     if !args.quiet {
         print!("{summary}");
@@ -69,17 +72,22 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// An inventory kept beside replay or capture, saved to DIR/inventory.db.
+/// The analysis kept beside replay or capture: the inventory, saved to DIR/inventory.db,
+/// and detection, whose state is saved there too and whose alerts go to DIR/alerts.jsonl.
 pub struct LiveInventory {
     pub inventory: Inventory,
+    detector: Option<Detector>,
     store: Store,
     path: PathBuf,
+    dir: PathBuf,
     loaded: usize,
+    resumed: bool,
 }
 
 impl LiveInventory {
-    /// Opens DIR/inventory.db and loads what it holds, so this run merges into it.
-    pub fn open(dir: &Path) -> Result<LiveInventory> {
+    /// Opens DIR/inventory.db and loads what it holds (the inventory and the detector's
+    /// learned state), so this run merges into it and resumes learning.
+    pub fn open(dir: &Path, detect: &DetectArgs) -> Result<LiveInventory> {
         let path = dir.join("inventory.db");
         let mut store = Store::open(&path)?;
         let mut inventory = Inventory::new();
@@ -87,13 +95,49 @@ impl LiveInventory {
         if store.skipped_rows > 0 {
             eprintln!("apitap: warning: {} inventory rows in {} did not parse and were left out", store.skipped_rows, path.display());
         }
-        Ok(LiveInventory { inventory, store, path, loaded })
+        let mut resumed = false;
+        let detector = if detect.no_detect {
+            None
+        } else {
+            let cfg = detect.config().map_err(|e| anyhow::anyhow!(e))?;
+            let mut d = Detector::new(cfg);
+            if let Some(state) = store.load_detector_state()? {
+                match d.restore(&state) {
+                    Ok(()) => resumed = true,
+                    Err(e) => {
+                        eprintln!("apitap: warning: the detector state in {} did not load ({e}); learning starts over", path.display())
+                    }
+                }
+            }
+            Some(d)
+        };
+        Ok(LiveInventory { inventory, detector, store, path, dir: dir.to_path_buf(), loaded, resumed })
     }
 
-    /// Writes the inventory as it stands; returns a summary to print.
+    /// Analyses one call. `live` says the bodies the sensor captured are attached.
+    pub fn observe(&mut self, call: &ApiCall, live: bool) {
+        let o = if live { Observation::from_call(call) } else { Observation::from_record(call) };
+        self.inventory.observe(&o);
+        if let Some(d) = &mut self.detector {
+            d.observe(call);
+        }
+    }
+
+    /// Evaluates what detection still has pending (end of input, or a pause).
+    pub fn finish(&mut self) {
+        if let Some(d) = &mut self.detector {
+            d.flush();
+        }
+    }
+
+    /// Writes the inventory, the detector state and the alerts; returns a summary to print.
     pub fn save(&mut self) -> Result<String> {
         let eps = self.inventory.endpoints();
         self.store.save(&eps).with_context(|| format!("cannot save the inventory to {}", self.path.display()))?;
+        let detection = match &mut self.detector {
+            Some(d) => Some(save_detection(d, &mut self.store, &self.dir, &self.path)?),
+            None => None,
+        };
         let hosts = eps.iter().map(|e| e.host.as_str()).collect::<std::collections::BTreeSet<_>>().len();
         // Flags beyond what the other counts already say.
         let flagged = eps
@@ -122,8 +166,56 @@ impl LiveInventory {
             s += &format!("  merged into   {:>12}  endpoints already in the database\n", crate::summary::thousands(self.loaded as u64));
         }
         s += &format!("  inventory     {}\n", self.path.display());
+        if let Some(d) = detection {
+            if self.resumed {
+                s += "  detection     resumed from the state saved in the inventory database\n";
+            }
+            s += &d;
+        }
         Ok(s)
     }
+}
+
+/// Saves the detector's state and alerts, writes DIR/alerts.jsonl (replaced atomically, so
+/// readers never see half a file) and returns the summary lines.
+fn save_detection(d: &mut Detector, store: &mut Store, dir: &Path, db: &Path) -> Result<String> {
+    let state = d.state_json().context("cannot serialise the detector state")?;
+    let alerts = &d.incidents().alerts;
+    let now = alerts.iter().map(|a| a.last_seen).fold(0.0, f64::max);
+    store.save_detection(&state, now, alerts, d.rules()).with_context(|| format!("cannot save detection to {}", db.display()))?;
+    let path = dir.join("alerts.jsonl");
+    let tmp = dir.join(".alerts.jsonl.tmp");
+    std::fs::write(&tmp, d.incidents().to_jsonl()).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    let c = &d.counts;
+    let mut by_class: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for a in alerts {
+        *by_class.entry(a.attack.name()).or_default() += 1;
+    }
+    let mut s = String::from("apitap detection\n");
+    s += &format!(
+        "  state         {}\n",
+        if d.trained() {
+            "detecting (training done)".to_string()
+        } else {
+            "training (no alerts until the training period ends)".to_string()
+        }
+    );
+    s += &format!(
+        "  windows       {:>12}  judged over {} steps\n",
+        crate::summary::thousands(c.windows_judged),
+        crate::summary::thousands(c.steps)
+    );
+    s += &format!("  alerts        {:>12}", crate::summary::thousands(alerts.len() as u64));
+    if !by_class.is_empty() {
+        s += &format!("  ({})", by_class.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
+    }
+    s += "\n";
+    if c.rows_dropped > 0 {
+        s += &format!("  rows dropped  {:>12}  (the feature window's row bound was reached)\n", crate::summary::thousands(c.rows_dropped));
+    }
+    s += &format!("  alerts file   {}\n", path.display());
+    Ok(s)
 }
 
 /// The inventory built beside replay or capture, on a thread of its own: records go to it
@@ -143,8 +235,8 @@ pub struct InventoryFeed {
 impl InventoryFeed {
     /// Opens DIR/inventory.db (merging into what it holds) and starts the analysis thread.
     /// `save_every` saves periodically (live capture); otherwise it is saved at the end.
-    pub fn start(dir: &Path, live: bool, save_every: Option<Duration>) -> Result<InventoryFeed> {
-        let mut inv = LiveInventory::open(dir)?;
+    pub fn start(dir: &Path, detect: &DetectArgs, live: bool, save_every: Option<Duration>) -> Result<InventoryFeed> {
+        let mut inv = LiveInventory::open(dir, detect)?;
         let (tx, rx) = bounded::<Vec<Box<ApiCall>>>(FEED_DEPTH);
         let handle = std::thread::Builder::new()
             .name("apitap-inventory".into())
@@ -154,11 +246,14 @@ impl InventoryFeed {
                     match rx.recv_timeout(Duration::from_millis(500)) {
                         Ok(batch) => {
                             for call in batch {
-                                inv.inventory.observe(&Observation::from_call(&call));
+                                inv.observe(&call, true);
                             }
                         }
                         Err(RecvTimeoutError::Timeout) => {}
-                        Err(RecvTimeoutError::Disconnected) => break,
+                        Err(RecvTimeoutError::Disconnected) => {
+                            inv.finish();
+                            break;
+                        }
                     }
                     if save_every.is_some_and(|every| saved.elapsed() >= every) {
                         saved = Instant::now();

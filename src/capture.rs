@@ -60,7 +60,7 @@ pub fn run(args: CaptureArgs) -> Result<ExitCode> {
         crate::privs::drop_to(user, &c.out)?;
     }
     // After the drop, so the inventory's files belong to the user that goes on writing them.
-    let mut feed = if c.no_inventory { None } else { Some(InventoryFeed::start(&c.out, true, Some(args.inventory_interval))?) };
+    let mut feed = if c.no_inventory { None } else { Some(InventoryFeed::start(&c.out, &c.detect, true, Some(args.inventory_interval))?) };
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

@@ -4,7 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "apitap", version, about = "Passive API security sensor: packets in, API call records out")]
+#[command(name = "apitap", version, about = "Passive API security sensor: packets in; API call records, inventory and alerts out")]
 pub struct Cli {
     /// More log output on stderr (-v info, -vv debug). APITAP_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -21,10 +21,111 @@ pub enum Command {
     /// Capture live from network interfaces into API call records (DIR/records.jsonl),
     /// until SIGINT or SIGTERM.
     Capture(CaptureArgs),
-    /// Build or extend the API inventory (DIR/inventory.db) from records.jsonl files.
+    /// Build or extend the API inventory (DIR/inventory.db) and detect attacks
+    /// (DIR/alerts.jsonl) from records.jsonl files.
     Analyze(AnalyzeArgs),
     /// Query the API inventory: list, show, diff against an OpenAPI description, export.
     Inventory(InventoryArgs),
+    /// List the alerts of an output directory (DIR/alerts.jsonl).
+    Alerts(AlertsArgs),
+    /// Score DIR/alerts.jsonl against labels: per-class recall, precision, detection delay,
+    /// and the share of benign clients alerted.
+    Eval(EvalArgs),
+}
+
+/// How detection runs (replay, capture and analyze).
+#[derive(Args, Debug, Clone)]
+pub struct DetectArgs {
+    /// Do not detect attacks (no DIR/alerts.jsonl); the inventory is still built.
+    #[arg(long)]
+    pub no_detect: bool,
+
+    /// Training period before detection starts: a duration of packet time (5m, 1h) or a
+    /// record count (20000r).
+    #[arg(long, value_name = "DURATION|Nr", default_value = "5m", value_parser = parse_training)]
+    pub train: analyzer::detect::Training,
+
+    /// Feature windows of packet time, shortest first (comma-separated).
+    #[arg(long, value_name = "DURATION", value_delimiter = ',', default_values = ["1m", "10m"], value_parser = parse_duration)]
+    pub windows: Vec<std::time::Duration>,
+
+    /// Packet time between evaluations.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub step: std::time::Duration,
+
+    /// Robust z score a feature must reach against its learned baseline to count as
+    /// deviating (it must also pass the baseline's 99.9th percentile).
+    #[arg(long, value_name = "Z", default_value_t = 6.0)]
+    pub z_threshold: f64,
+
+    /// Proxies whose X-Forwarded-For, Forwarded and True-Client-IP headers are believed
+    /// (address or CIDR; repeat or comma-separate). Others' are ignored.
+    #[arg(long, value_name = "CIDR", value_delimiter = ',')]
+    pub trusted_proxy: Vec<String>,
+}
+
+impl DetectArgs {
+    pub fn config(&self) -> Result<analyzer::detect::DetectConfig, String> {
+        let mut windows: Vec<f64> = self.windows.iter().map(|d| d.as_secs_f64()).collect();
+        windows.sort_by(f64::total_cmp);
+        windows.dedup();
+        let step = self.step.as_secs_f64();
+        if windows.first().is_some_and(|w| *w < step) {
+            return Err(format!("--step {step}s is longer than the shortest window"));
+        }
+        if !(self.z_threshold.is_finite() && self.z_threshold > 0.0) {
+            return Err("--z-threshold must be a positive number".into());
+        }
+        Ok(analyzer::detect::DetectConfig {
+            windows,
+            step,
+            training: self.train,
+            z_threshold: self.z_threshold,
+            trusted_proxies: analyzer::detect::identity::TrustedProxies::parse(&self.trusted_proxy)?,
+        })
+    }
+}
+
+/// `5m` (packet time) or `20000r` (records).
+pub fn parse_training(s: &str) -> Result<analyzer::detect::Training, String> {
+    let t = s.trim();
+    if let Some(n) = t.strip_suffix('r') {
+        return n
+            .trim()
+            .parse::<u64>()
+            .map(analyzer::detect::Training::Records)
+            .map_err(|_| format!("'{s}' is not a record count (example: 20000r)"));
+    }
+    parse_duration(t).map(|d| analyzer::detect::Training::Seconds(d.as_secs_f64()))
+}
+
+#[derive(Args, Debug)]
+pub struct AlertsArgs {
+    /// The output directory replay, capture or analyze wrote.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Only this attack class.
+    #[arg(long, value_name = "CLASS")]
+    pub attack: Option<String>,
+
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Labels: {"attacks": [{"attack", "src_ips", "start", "end"}], "benign_ips": [...]}.
+    #[arg(long, value_name = "FILE")]
+    pub labels: PathBuf,
+
+    /// The output directory whose alerts.jsonl is scored.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -40,6 +141,9 @@ pub struct AnalyzeArgs {
     /// Print nothing but errors and warnings.
     #[arg(short, long)]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub detect: DetectArgs,
 }
 
 #[derive(Args, Debug)]
@@ -176,14 +280,17 @@ pub struct Common {
     #[arg(long, value_name = "PORT", value_delimiter = ',', default_values_t = [6081u16])]
     pub geneve_port: Vec<u16>,
 
-    /// Do not build the API inventory (DIR/inventory.db) while reading packets; records
-    /// only. `apitap analyze` can build it later from records.jsonl.
+    /// Do not analyse while reading packets (no inventory, no detection); records only.
+    /// `apitap analyze` can do both later from records.jsonl.
     #[arg(long)]
     pub no_inventory: bool,
 
     /// Print nothing but errors and warnings.
     #[arg(short, long)]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub detect: DetectArgs,
 }
 
 #[derive(Args, Debug)]
@@ -228,7 +335,8 @@ pub struct CaptureArgs {
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub stats_interval: std::time::Duration,
 
-    /// Save the inventory (DIR/inventory.db) this often while capturing.
+    /// Save the inventory (DIR/inventory.db) and alerts (DIR/alerts.jsonl) this often while
+    /// capturing.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub inventory_interval: std::time::Duration,
 

@@ -1,6 +1,7 @@
 //! `apitap`: the command line. Parses arguments, wires the sensor and analyzer libraries
 //! together, prints summaries, and turns errors into one clear line and an exit code.
 
+mod alerts_cmd;
 mod analyze;
 mod capture;
 mod cli;
@@ -21,6 +22,11 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Detection runs on the one analysis thread by design; polars' own thread pool would
+    // only compete with the packet pipeline for the same cores.
+    if std::env::var_os("POLARS_MAX_THREADS").is_none() {
+        std::env::set_var("POLARS_MAX_THREADS", "1");
+    }
     let cli = cli::Cli::parse();
     init_tracing(cli.verbose);
     let result = match cli.command {
@@ -28,6 +34,8 @@ fn main() -> ExitCode {
         cli::Command::Capture(args) => capture::run(args),
         cli::Command::Analyze(args) => analyze::run(args),
         cli::Command::Inventory(args) => inventory_cmd::run(args),
+        cli::Command::Alerts(args) => alerts_cmd::alerts(args),
+        cli::Command::Eval(args) => alerts_cmd::eval(args),
     };
     match result {
         Ok(code) => code,

@@ -28,7 +28,7 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
 
     let records_path = c.out.join("records.jsonl");
     let mut writer = RecordWriter::create(&records_path)?;
-    let mut feed = if c.no_inventory { None } else { Some(InventoryFeed::start(&c.out, false, None)?) };
+    let mut feed = if c.no_inventory { None } else { Some(InventoryFeed::start(&c.out, &c.detect, false, None)?) };
     let started = std::time::Instant::now();
     let outcome = {
         let src: &mut dyn PacketSource = if sources.len() == 1 {

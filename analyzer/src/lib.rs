@@ -1,7 +1,8 @@
 //! apitap's analysis side: API call records in; inventory, baselines, detections and alerts
-//! out. Today: reading records back, and the API inventory ([`inventory`]) with its
-//! database ([`store`]) and exports ([`export`]).
+//! out: reading records back, the API inventory ([`inventory`]) with its database
+//! ([`store`]) and exports ([`export`]), and detection ([`detect`]).
 
+pub mod detect;
 pub mod export;
 pub mod inventory;
 pub mod store;

@@ -43,12 +43,15 @@ pub struct TunnelRecord {
     pub outer_dst: IpAddr,
 }
 
-/// What a bearer JWT said about itself. Claim values other than the issuer and the two
-/// times are never kept.
+/// What a bearer JWT said about itself. Claim values other than the issuer, the subject
+/// and the two times are never kept.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JwtRecord {
     pub alg: String,
     pub iss: Option<String>,
+    /// The subject (`sub`), decoded without verification: who the token says it is.
+    #[serde(default)]
+    pub sub: Option<String>,
     /// Claim names, sorted.
     pub claims: Vec<String>,
     pub exp: Option<i64>,
@@ -94,6 +97,12 @@ pub struct ApiCall {
     pub response_content_type: Option<String>,
     pub response_content_encoding: Option<String>,
     pub x_forwarded_for: Option<String>,
+    /// The RFC 7239 `Forwarded` header, as sent.
+    #[serde(default)]
+    pub forwarded: Option<String>,
+    /// `True-Client-IP` (Akamai, Cloudflare), as sent.
+    #[serde(default)]
+    pub true_client_ip: Option<String>,
     pub cookie_names: Vec<String>,
     pub set_cookie_names: Vec<String>,
     pub auth_scheme: Option<String>,
@@ -141,18 +150,14 @@ impl ApiCall {
         let mut anomalies = tx.anomalies;
         anomalies.extend(conn.anomalies);
         let ts = tx.request_ts.or(tx.response_ts).unwrap_or_default();
-        let lost = tx.response_part == Part::Lost
-            || anomalies.contains(Anomaly::GapInRequest)
-            || anomalies.contains(Anomaly::GapInResponse);
+        let lost =
+            tx.response_part == Part::Lost || anomalies.contains(Anomaly::GapInRequest) || anomalies.contains(Anomaly::GapInResponse);
         let (has_req, has_rsp) = (tx.request.is_some(), tx.response.is_some());
         let quality = if tx.missed_bytes > 0 && !tx.snaplen_truncated || lost {
             Quality::Gap
         } else if !has_req || !has_rsp {
             Quality::OneSided
-        } else if tx.snaplen_truncated
-            || matches!(tx.request_part, Part::Truncated)
-            || matches!(tx.response_part, Part::Truncated)
-        {
+        } else if tx.snaplen_truncated || matches!(tx.request_part, Part::Truncated) || matches!(tx.response_part, Part::Truncated) {
             Quality::Truncated
         } else {
             Quality::Complete
@@ -187,6 +192,8 @@ impl ApiCall {
             response_content_type: None,
             response_content_encoding: None,
             x_forwarded_for: None,
+            forwarded: None,
+            true_client_ip: None,
             cookie_names: Vec::new(),
             set_cookie_names: Vec::new(),
             auth_scheme: None,
@@ -211,8 +218,8 @@ impl ApiCall {
                 (request, response) => Some(Box::new(CapturedBodies { request, response })),
             },
         };
-        let connect_ok = tx.request.as_ref().is_some_and(|r| r.is_connect())
-            && tx.response.as_ref().is_some_and(|p| (200..300).contains(&p.code));
+        let connect_ok =
+            tx.request.as_ref().is_some_and(|r| r.is_connect()) && tx.response.as_ref().is_some_and(|p| (200..300).contains(&p.code));
         if let Some(rsp) = tx.response {
             if rsp.code != 0 {
                 call.status_code = Some(rsp.code);
@@ -244,6 +251,8 @@ impl ApiCall {
             call.user_agent = req.user_agent;
             call.request_content_type = req.content_type;
             call.x_forwarded_for = req.x_forwarded_for;
+            call.forwarded = req.forwarded;
+            call.true_client_ip = req.true_client_ip;
             call.cookie_names = req.cookie_names;
         }
         call

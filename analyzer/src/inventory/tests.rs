@@ -86,10 +86,10 @@ fn unauthenticated_sibling_is_flagged() {
 fn jwt_flags() {
     let mut inv = Inventory::new();
     let mut c = call("GET", "h", "/me");
-    c.auth_jwt = Some(sensor::record::JwtRecord { alg: "none".into(), iss: Some("x".into()), claims: vec!["sub".into()], exp: None, iat: None });
+    c.auth_jwt = Some(sensor::record::JwtRecord { alg: "none".into(), iss: Some("x".into()), sub: None, claims: vec!["sub".into()], exp: None, iat: None });
     see(&mut inv, &c, None, None);
     let mut d = call("GET", "h", "/me");
-    d.auth_jwt = Some(sensor::record::JwtRecord { alg: "RS256".into(), iss: None, claims: vec![], exp: Some(100 + 90_000), iat: Some(100) });
+    d.auth_jwt = Some(sensor::record::JwtRecord { alg: "RS256".into(), iss: None, sub: None, claims: vec![], exp: Some(100 + 90_000), iat: Some(100) });
     see(&mut inv, &d, None, None);
     let eps = inv.endpoints();
     let e = find(&eps, "GET", "/me");

@@ -11,17 +11,32 @@
 //! - Rows whose contents do not parse (edited by hand, say) are skipped and counted, never
 //!   a panic.
 
+use crate::detect::alerts::Alert;
+use crate::detect::model::Rule;
 use crate::inventory::endpoint::{EndpointStats, JwtStats, Location};
 use crate::inventory::sensitive::Sensitive;
 use crate::inventory::sketch::{Distinct, Quantiles};
 use crate::inventory::values::{format_bits, type_bits, ParamStats};
 use crate::inventory::{Endpoint, Inventory};
 use rusqlite::{params, Connection, OptionalExtension};
+
+/// Serialising anything to a JSON string for a TEXT column.
+mod erased {
+    pub trait Ser {
+        fn to_json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn to_json(&self) -> String {
+            serde_json::to_string(self).unwrap_or_default()
+        }
+    }
+}
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// The migrations, in order; the database's `user_version` is how many were applied.
-const MIGRATIONS: &[(&str, &str)] = &[("001_inventory", include_str!("migrations/001_inventory.sql"))];
+const MIGRATIONS: &[(&str, &str)] =
+    &[("001_inventory", include_str!("migrations/001_inventory.sql")), ("002_detection", include_str!("migrations/002_detection.sql"))];
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -92,11 +107,62 @@ impl Store {
             let path = self.path.clone();
             let tx = self.conn.transaction().map_err(|source| StoreError::Migration { path: path.clone(), name, source })?;
             tx.execute_batch(sql).map_err(|source| StoreError::Migration { path: path.clone(), name, source })?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)
-                .map_err(|source| StoreError::Migration { path: path.clone(), name, source })?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(|source| StoreError::Migration {
+                path: path.clone(),
+                name,
+                source,
+            })?;
             tx.commit().map_err(|source| StoreError::Migration { path, name, source })?;
         }
         Ok(())
+    }
+
+    /// Saves detection: its learned state, every alert and the distilled rules, in one
+    /// transaction.
+    pub fn save_detection(&mut self, state_json: &str, saved_at: f64, alerts: &[Alert], rules: &[Rule]) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let q = |source| StoreError::Query { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(q)?;
+        tx.execute("INSERT OR REPLACE INTO detector_state (id, saved_at, state) VALUES (1, ?1, ?2)", params![saved_at, state_json])
+            .map_err(q)?;
+        tx.execute_batch("DELETE FROM alerts; DELETE FROM detection_rules;").map_err(q)?;
+        {
+            let mut ins = tx
+                .prepare(
+                    "INSERT INTO alerts (id, attack, severity, score, first_seen, last_seen, detected_at, identity_kind,
+                     identity_value, src_ips, endpoints, summary, alert) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                )
+                .map_err(q)?;
+            for a in alerts {
+                let json = |v: &dyn erased::Ser| v.to_json();
+                ins.execute(params![
+                    a.id,
+                    a.attack.name(),
+                    json(&a.severity).trim_matches('"'),
+                    a.score,
+                    a.first_seen,
+                    a.last_seen,
+                    a.detected_at,
+                    a.identity.kind,
+                    a.identity.value,
+                    json(&a.src_ips),
+                    json(&a.endpoints),
+                    a.summary,
+                    json(a),
+                ])
+                .map_err(q)?;
+            }
+            let mut rule = tx.prepare("INSERT INTO detection_rules VALUES (?1, ?2, ?3)").map_err(q)?;
+            for r in rules {
+                rule.execute(params![r.attack, r.conditions.join(" and "), r.support as i64]).map_err(q)?;
+            }
+        }
+        tx.commit().map_err(q)
+    }
+
+    /// The detector state last saved, if any.
+    pub fn load_detector_state(&self) -> Result<Option<String>, StoreError> {
+        self.conn.query_row("SELECT state FROM detector_state WHERE id = 1", [], |r| r.get(0)).optional().map_err(self.q())
     }
 
     /// Schema version (applied migrations).
@@ -371,7 +437,9 @@ pub fn auth_summary(s: &EndpointStats) -> String {
 /// Quantile and distinct-count sketches as one blob: five length-prefixed sections.
 fn sketch_blob(s: &EndpointStats) -> Vec<u8> {
     let mut out = Vec::new();
-    for part in [s.latency_ms.to_bytes(), s.request_bytes.to_bytes(), s.response_bytes.to_bytes(), s.clients.to_bytes(), s.credentials.to_bytes()] {
+    for part in
+        [s.latency_ms.to_bytes(), s.request_bytes.to_bytes(), s.response_bytes.to_bytes(), s.clients.to_bytes(), s.credentials.to_bytes()]
+    {
         out.extend_from_slice(&(part.len() as u32).to_le_bytes());
         out.extend_from_slice(&part);
     }
@@ -383,13 +451,25 @@ fn read_sketches(b: &[u8], s: &mut EndpointStats) -> bool {
     let mut parts = Vec::with_capacity(5);
     let mut at = 0usize;
     while at < b.len() && parts.len() < 5 {
-        let Some(n) = b.get(at..at + 4).and_then(|x| x.try_into().ok()).map(u32::from_le_bytes) else { return false };
-        let Some(part) = b.get(at + 4..at + 4 + n as usize) else { return false };
+        let Some(n) = b.get(at..at + 4).and_then(|x| x.try_into().ok()).map(u32::from_le_bytes) else {
+            return false;
+        };
+        let Some(part) = b.get(at + 4..at + 4 + n as usize) else {
+            return false;
+        };
         parts.push(part);
         at += 4 + n as usize;
     }
-    let [lat, req, rsp, cli, cred] = parts[..] else { return false };
-    match (Quantiles::from_bytes(lat), Quantiles::from_bytes(req), Quantiles::from_bytes(rsp), Distinct::from_bytes(cli), Distinct::from_bytes(cred)) {
+    let [lat, req, rsp, cli, cred] = parts[..] else {
+        return false;
+    };
+    match (
+        Quantiles::from_bytes(lat),
+        Quantiles::from_bytes(req),
+        Quantiles::from_bytes(rsp),
+        Distinct::from_bytes(cli),
+        Distinct::from_bytes(cred),
+    ) {
         (Some(a), Some(b), Some(c), Some(d), Some(e)) => {
             s.latency_ms = a;
             s.request_bytes = b;

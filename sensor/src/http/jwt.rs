@@ -1,6 +1,6 @@
 //! What a bearer JWT says about itself, without the secret parts: the signing algorithm,
 //! the issuer, the names of its claims, and its issue and expiry times. The signature and
-//! claim values other than `iss`, `exp` and `iat` are never read; the token itself is kept
+//! claim values other than `iss`, `sub`, `exp` and `iat` are never read; the token itself is kept
 //! only as a keyed hash (see [`crate::hash`]).
 //!
 //! Bounded: header and payload over [`MAX_PART`] encoded bytes are not decoded, at most
@@ -31,6 +31,7 @@ pub fn parse(token: &[u8]) -> Option<JwtRecord> {
     Some(JwtRecord {
         alg: cut(alg),
         iss: payload.get("iss").and_then(|v| v.as_str()).map(cut),
+        sub: payload.get("sub").and_then(|v| v.as_str().map(cut).or_else(|| v.as_i64().map(|n| n.to_string()))),
         claims,
         exp: time("exp"),
         iat: time("iat"),

@@ -171,6 +171,8 @@ impl ApiCall {
             (&b",\"response_content_type\":"[..], &self.response_content_type),
             (&b",\"response_content_encoding\":"[..], &self.response_content_encoding),
             (&b",\"x_forwarded_for\":"[..], &self.x_forwarded_for),
+            (&b",\"forwarded\":"[..], &self.forwarded),
+            (&b",\"true_client_ip\":"[..], &self.true_client_ip),
         ] {
             out.extend_from_slice(k);
             opt_string(out, v);
@@ -190,11 +192,13 @@ impl ApiCall {
         out.extend_from_slice(b",\"auth_jwt\":");
         match &self.auth_jwt {
             None => out.extend_from_slice(b"null"),
-            Some(JwtRecord { alg, iss, claims, exp, iat }) => {
+            Some(JwtRecord { alg, iss, sub, claims, exp, iat }) => {
                 out.extend_from_slice(b"{\"alg\":");
                 string(out, alg);
                 out.extend_from_slice(b",\"iss\":");
                 opt_string(out, iss);
+                out.extend_from_slice(b",\"sub\":");
+                opt_string(out, sub);
                 out.extend_from_slice(b",\"claims\":");
                 strings(out, claims);
                 out.extend_from_slice(b",\"exp\":");
@@ -293,9 +297,9 @@ mod tests {
                 status_code: opt.then_some(200), status_msg: None, info_code: None, response_ts: opt.then_some(f / 3.0),
                 latency_ms: Some(f * 1e-9), duration_ms: None, request_body_len: n, response_body_len: n / 3,
                 request_len: 0, response_len: u64::MAX, request_content_type: None, response_content_type: Some(text.clone()),
-                response_content_encoding: None, x_forwarded_for: None, cookie_names: vec![text.clone(), "b".into()],
+                response_content_encoding: None, x_forwarded_for: None, forwarded: opt.then(|| text.clone()), true_client_ip: None, cookie_names: vec![text.clone(), "b".into()],
                 set_cookie_names: vec![], auth_scheme: None, auth_hash: None, auth_user: Some(text.clone()),
-                auth_jwt: opt.then(|| JwtRecord { alg: text.clone(), iss: None, claims: vec![text.clone()], exp: Some(n as i64), iat: None }),
+                auth_jwt: opt.then(|| JwtRecord { alg: text.clone(), iss: None, sub: Some(text.clone()), claims: vec![text.clone()], exp: Some(n as i64), iat: None }),
                 upgrade: None,
                 anomalies: vec!["http09".into()], missed_bytes: 7, quality: if opt { Quality::Gap } else { Quality::OneSided },
                 vlan: opt.then_some(4093), tunnel: opt.then(|| TunnelRecord { kind: "vxlan".into(), id: Some(5), outer_src: addr, outer_dst: addr }),

@@ -1,0 +1,215 @@
+//! One call as detection sees it: who (address, credential, user, agent), what (endpoint
+//! template and object id), how it went (status, sizes, latency), and what its payload
+//! matched. Pure: the same record always gives the same event.
+//!
+//! Endpoints are keyed by the server address, method and template, not by the Host
+//! header, which scanners and scripts often set to the bare address: the same API reached
+//! two ways is one endpoint.
+
+use super::identity::{client_ip, user_of, TrustedProxies};
+use super::login::{self, Attempt};
+use super::signatures::{self, Hits};
+use crate::inventory::json;
+use crate::inventory::path;
+use crate::inventory::segment::classify;
+use sensor::ApiCall;
+use std::net::IpAddr;
+
+/// A call reduced to what the detectors read.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub ts: f64,
+    pub uid: String,
+    pub ip: IpAddr,
+    /// `scheme:hash` of the credential.
+    pub credential: Option<String>,
+    pub user: Option<String>,
+    pub agent: String,
+    /// `METHOD /template` as alerts show it.
+    pub endpoint: String,
+    /// Server address, method and template: what baselines are keyed by.
+    pub endpoint_key: String,
+    /// The value of the last path parameter (the object addressed), if any.
+    pub object: Option<String>,
+    /// A hash of the query string, to count distinct pages and filters.
+    pub query: Option<u64>,
+    pub status: u16,
+    pub method: String,
+    pub req_bytes: u64,
+    pub resp_bytes: u64,
+    pub latency_ms: f64,
+    /// The largest JSON array in the captured response.
+    pub array_len: u64,
+    pub hits: Hits,
+    pub login: Option<Attempt>,
+    /// The request never completed: no response, a head cut short, or a connection held
+    /// open without finishing its request.
+    pub incomplete: bool,
+}
+
+impl Event {
+    pub fn destructive(&self) -> bool {
+        matches!(self.method.as_str(), "DELETE" | "PUT" | "PATCH")
+    }
+}
+
+/// The template of a path by segment kind: values (integers, UUIDs, hashes, tokens,
+/// generated ids) become `{name_id}` parameters named from the collection before them,
+/// other segments stay literal. Returns the template and the last parameter's value.
+pub fn template(raw_path: &str) -> (String, Option<String>) {
+    let norm = path::normalize(raw_path);
+    let mut out = String::new();
+    let mut last_value = None;
+    let mut prev: Option<&str> = None;
+    for seg in &norm.segments {
+        out.push('/');
+        if classify(seg).is_value() {
+            let base = prev.map(|p| p.trim_end_matches('s')).filter(|p| !p.is_empty()).unwrap_or("id");
+            out.push('{');
+            out.push_str(base);
+            if base != "id" {
+                out.push_str("_id");
+            }
+            out.push('}');
+            last_value = Some(seg.clone());
+        } else {
+            out.push_str(seg);
+        }
+        prev = Some(seg);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    (out, last_value)
+}
+
+/// The length of the largest array in a JSON body (0 when none or not JSON). One pass over
+/// the bytes, no allocation: it runs on every response the sensor captured. A body cut
+/// short counts the elements it has.
+fn largest_array(body: &[u8]) -> u64 {
+    if !json::looks_like_json(body) {
+        return 0;
+    }
+    // Per open container: whether it is an array, and its elements so far.
+    let mut stack: [(bool, u64); 32] = [(false, 0); 32];
+    let mut depth = 0usize;
+    let mut best = 0u64;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut expect_first = false;
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        if b.is_ascii_whitespace() {
+            continue;
+        }
+        if expect_first && b != b']' {
+            if let Some(top) = depth.checked_sub(1).and_then(|d| stack.get_mut(d)) {
+                top.1 += 1;
+            }
+        }
+        expect_first = false;
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                if depth < stack.len() {
+                    stack[depth] = (b == b'[', 0);
+                }
+                depth += 1;
+                expect_first = b == b'[';
+            }
+            b']' | b'}' => {
+                if let Some((true, n)) = depth.checked_sub(1).and_then(|d| stack.get(d)) {
+                    best = best.max(*n);
+                }
+                depth = depth.saturating_sub(1);
+            }
+            b',' => {
+                if let Some((true, n)) = depth.checked_sub(1).and_then(|d| stack.get_mut(d)) {
+                    *n += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    // Arrays still open where the body was cut.
+    for (is_array, n) in stack.iter().take(depth.min(stack.len())) {
+        if *is_array {
+            best = best.max(*n);
+        }
+    }
+    best
+}
+
+/// Builds the event of `call`. `issuer` says whether the call's endpoint has issued tokens
+/// before (see [`login::attempt`]).
+pub fn from_call(call: &ApiCall, trusted: &TrustedProxies, issuer: &dyn Fn(&str) -> bool) -> Event {
+    let (req_body, resp_body) = match call.captured.as_deref() {
+        Some(c) => (
+            c.request.as_deref().or(call.request_body.as_deref().map(str::as_bytes)),
+            c.response.as_deref().or(call.response_body.as_deref().map(str::as_bytes)),
+        ),
+        None => (call.request_body.as_deref().map(str::as_bytes), call.response_body.as_deref().map(str::as_bytes)),
+    };
+    let method = call.method.as_deref().unwrap_or("-").to_ascii_uppercase();
+    let (tpl, object) = match call.path.as_deref() {
+        Some(p) => template(p),
+        None => ("(no request)".to_string(), None),
+    };
+    let endpoint = format!("{method} {tpl}");
+    let endpoint_key = format!("{}:{} {endpoint}", call.resp_h, call.resp_p);
+    let login = login::attempt(call, req_body, resp_body, issuer(&endpoint_key));
+    let user = login.as_ref().and_then(|a| a.username.as_ref().map(|u| format!("login:{u}"))).or_else(|| user_of(call));
+    let incomplete = call.status_code.is_none() || call.anomalies.iter().any(|a| a == "no_response" || a == "request_truncated");
+    Event {
+        ts: call.ts,
+        uid: call.uid.clone(),
+        ip: client_ip(call, trusted),
+        credential: call.auth_hash.as_ref().map(|h| format!("{}:{h}", call.auth_scheme.as_deref().unwrap_or("credential"))),
+        user,
+        agent: call.user_agent.clone().unwrap_or_default(),
+        endpoint,
+        endpoint_key,
+        object,
+        query: call.query.as_deref().filter(|q| !q.is_empty()).map(|q| crate::inventory::sketch::stable_hash(q.as_bytes())),
+        status: call.status_code.unwrap_or(0),
+        req_bytes: call.request_body_len,
+        resp_bytes: call.response_body_len,
+        latency_ms: call.latency_ms.unwrap_or(0.0),
+        array_len: resp_body.map(largest_array).unwrap_or(0),
+        hits: signatures::scan(call.uri.as_deref(), req_body, call.user_agent.as_deref()),
+        login,
+        incomplete,
+        method,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_by_segment_kind() {
+        assert_eq!(template("/api/v1/users/42/orders"), ("/api/v1/users/{user_id}/orders".into(), Some("42".into())));
+        assert_eq!(template("/api/v1/orders/1017"), ("/api/v1/orders/{order_id}".into(), Some("1017".into())));
+        assert_eq!(template("/"), ("/".into(), None));
+        assert_eq!(template("/api/v1/products"), ("/api/v1/products".into(), None));
+    }
+
+    #[test]
+    fn arrays_are_measured() {
+        assert_eq!(largest_array(br#"{"items":[{"a":1},{"a":2},{"a":3}],"tags":["x"]}"#), 3);
+        assert_eq!(largest_array(br#"[1,2,3,4]"#), 4);
+        assert_eq!(largest_array(b"not json"), 0);
+        assert_eq!(largest_array(br#"{"a":"[1,2,3]","b":[],"c":[{"x":"],"},7]}"#), 2);
+        assert_eq!(largest_array(br#"{"items":[1,2,3,4,5"#), 5, "a cut body counts what it has");
+        assert_eq!(largest_array(&[b'['; 100]), 1);
+    }
+}
