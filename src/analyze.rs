@@ -214,6 +214,13 @@ fn save_detection(d: &mut Detector, store: &mut Store, dir: &Path, db: &Path) ->
     if c.rows_dropped > 0 {
         s += &format!("  rows dropped  {:>12}  (the feature window's row bound was reached)\n", crate::summary::thousands(c.rows_dropped));
     }
+    if c.endpoints_over_bound > 0 {
+        s += &format!(
+            "  over bounds   {:>12}  calls to endpoints past the {} the detector keeps norms for\n",
+            crate::summary::thousands(c.endpoints_over_bound),
+            crate::summary::thousands(analyzer::detect::state::MAX_ENDPOINTS as u64)
+        );
+    }
     s += &format!("  alerts file   {}\n", path.display());
     Ok(s)
 }

@@ -190,8 +190,7 @@ impl IdentityGraph {
         let l = self.map.entry(k).or_insert_with(|| Links { first_seen: ts, ..Default::default() });
         let known = l.calls > 0;
         let h = ua_hash(agent);
-        let mut n = Novelty::default();
-        n.concurrent = l.ips.iter().any(|(other, _, t)| *other != ip && ts - t <= CONCURRENT_SECONDS);
+        let mut n = Novelty { concurrent: l.ips.iter().any(|(other, _, t)| *other != ip && ts - t <= CONCURRENT_SECONDS), ..Novelty::default() };
         match l.ips.iter_mut().find(|(a, _, _)| *a == ip) {
             Some(e) => e.2 = ts,
             None => {

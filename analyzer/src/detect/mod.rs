@@ -33,7 +33,7 @@ use hashlink::LruCache;
 use identity::{IdentityGraph, IdentityKind, TrustedProxies};
 use sensor::ApiCall;
 use sequence::Sessions;
-use state::{EndpointNorm, State};
+use state::State;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use thiserror::Error;
 
@@ -84,6 +84,8 @@ impl Default for DetectConfig {
 const MIN_SAMPLES: u64 = 100;
 /// Endpoint windows needed before an endpoint's own rate is judged.
 const ENDPOINT_MIN_WINDOWS: u32 = 20;
+/// The norm that endpoints past [`state::MAX_ENDPOINTS`] share.
+const OVERFLOW_ENDPOINT: &str = "(endpoints over the bound)";
 /// Samples an endpoint's size and latency norms need before calls are measured against them.
 const NORM_MIN_SAMPLES: u64 = 20;
 /// Calls in a window before the mean surprisal of its transitions is judged.
@@ -103,6 +105,8 @@ pub struct DetectCounts {
     pub windows_judged: u64,
     pub detections: u64,
     pub rows_dropped: u64,
+    /// Calls to new endpoints once [`state::MAX_ENDPOINTS`] were known: they share one norm.
+    pub endpoints_over_bound: u64,
 }
 
 pub struct Detector {
@@ -246,7 +250,14 @@ impl Detector {
         let unknown = !self.st.norms.contains_key(&ev.endpoint_key);
         let ip = ev.ip.to_string();
         let owner = ev.user.clone().or_else(|| ev.credential.clone()).unwrap_or_else(|| ip.clone());
-        let norm = self.st.norms.entry(ev.endpoint_key.clone()).or_insert_with(EndpointNorm::default);
+        // Past the bound, new endpoints share one norm (counted) rather than growing the map.
+        let norm_key = if unknown && self.st.norms.len() >= state::MAX_ENDPOINTS {
+            self.counts.endpoints_over_bound += 1;
+            OVERFLOW_ENDPOINT
+        } else {
+            ev.endpoint_key.as_str()
+        };
+        let norm = self.st.norms.entry(norm_key.to_string()).or_default();
         // Against the endpoint's norm; neutral (1) until the endpoint has a norm, so the
         // first calls of a new endpoint are not measured against nothing.
         let ratio = |x: f64, r: &mut baseline::Reservoir| {
@@ -525,9 +536,7 @@ impl Detector {
         let own = self.self_base.get(self_key).cloned();
         let mut dev = [false; NF];
         let mut ev = Vec::new();
-        let Some(bs) = self.st.population.get_mut(&format!("{}/{wname}", kind.name())) else {
-            return None;
-        };
+        let bs = self.st.population.get_mut(&format!("{}/{wname}", kind.name()))?;
         for ((i, def), b) in FEATURES.iter().enumerate().zip(bs.iter_mut()) {
             if b.all.seen() < MIN_SAMPLES {
                 continue;
