@@ -112,35 +112,43 @@ pub fn distill(vectors: &[Vec<f64>], labels: &[usize], names: &[String], classes
         return Vec::new();
     };
     let mut out = Vec::new();
-    walk(tree.root_node(), names, classes, &mut Vec::new(), &mut out);
+    let all: Vec<usize> = (0..vectors.len()).collect();
+    walk(tree.root_node(), vectors, &all, names, classes, &mut Vec::new(), &mut out);
     out.sort_by(|a, b| a.attack.cmp(&b.attack).then(b.support.cmp(&a.support)));
     out
 }
 
-fn walk(node: &TreeNode<f64, usize>, names: &[String], classes: &[&str], path: &mut Vec<String>, out: &mut Vec<Rule>) {
+/// Walks the tree carrying the training windows that reach each node, so a rule's support
+/// is the count at its leaf (linfa-trees does not expose it).
+fn walk(
+    node: &TreeNode<f64, usize>,
+    vectors: &[Vec<f64>],
+    reaching: &[usize],
+    names: &[String],
+    classes: &[&str],
+    path: &mut Vec<String>,
+    out: &mut Vec<Rule>,
+) {
     if node.is_leaf() {
         if let Some(p) = node.prediction().filter(|p| *p > 0) {
             if let Some(name) = classes.get(p - 1) {
-                out.push(Rule { attack: name.to_string(), conditions: path.clone(), support: node_support(node) });
+                out.push(Rule { attack: name.to_string(), conditions: path.clone(), support: reaching.len() });
             }
         }
         return;
     }
     let (feature, threshold, _) = node.split();
     let name = names.get(feature).cloned().unwrap_or_else(|| format!("f{feature}"));
-    let children = node.children();
-    for (i, child) in children.into_iter().enumerate() {
+    // Left holds `feature <= threshold`, as linfa-trees splits.
+    let (left, right): (Vec<usize>, Vec<usize>) =
+        reaching.iter().partition(|i| vectors[**i].get(feature).is_some_and(|v| *v <= threshold));
+    for (i, child) in node.children().into_iter().enumerate() {
         if let Some(c) = child {
             path.push(format!("{name} {} {}", if i == 0 { "<=" } else { ">" }, round(threshold)));
-            walk(c, names, classes, path, out);
+            walk(c, vectors, if i == 0 { &left } else { &right }, names, classes, path, out);
             path.pop();
         }
     }
-}
-
-fn node_support(node: &TreeNode<f64, usize>) -> usize {
-    // linfa-trees does not expose a leaf's sample count; its depth stands in for order.
-    node.depth()
 }
 
 fn round(v: f64) -> String {
@@ -180,5 +188,7 @@ mod tests {
         assert!(!rules.is_empty());
         assert!(rules.iter().all(|r| r.attack == "credential_stuffing"));
         assert!(rules[0].conditions.iter().any(|c| c.starts_with("login_failures_1m >")), "{rules:?}");
+        // Support counts the training windows at the leaf: the 20 flagged ones.
+        assert_eq!(rules.iter().map(|r| r.support).sum::<usize>(), 20, "{rules:?}");
     }
 }
