@@ -105,8 +105,6 @@ pub struct Row {
     pub code: bool,
     pub scanner: bool,
     pub vuln_path: bool,
-    /// Which code-injection kinds matched, comma-separated (evidence only).
-    pub code_kinds: String,
     pub unknown_endpoint: bool,
     pub surprisal: Option<f64>,
     pub incomplete: bool,
@@ -411,7 +409,6 @@ mod tests {
             code: false,
             scanner: false,
             vuln_path: false,
-            code_kinds: String::new(),
             unknown_endpoint: false,
             surprisal: None,
             incomplete: false,

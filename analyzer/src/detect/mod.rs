@@ -220,7 +220,7 @@ impl Detector {
         }
         let norms = &self.st.norms;
         let ev = event::from_call(call, &self.cfg.trusted_proxies, &|k| norms.get(k).is_some_and(|n| n.issuer));
-        let mut row = self.annotate(&ev);
+        let mut row = self.annotate(ev);
         self.now = self.now.max(ts);
         // An exchange is counted when it ended, and a record that arrives late (a request
         // held open for a minute, then cut) at the time it became known: windows already
@@ -244,11 +244,14 @@ impl Detector {
     }
 
     /// Joins an event with what the state knows, and learns from it the things that are
-    /// learned per call (endpoint norms, ownership, transitions, the identity graph).
-    fn annotate(&mut self, ev: &Event) -> Row {
+    /// learned per call (endpoint norms, ownership, transitions, the identity graph). Takes
+    /// the event by value: its strings move into the row.
+    fn annotate(&mut self, ev: Event) -> Row {
         let training = !self.trained();
         let unknown = !self.st.norms.contains_key(&ev.endpoint_key);
         let ip = ev.ip.to_string();
+        // Actors with an open incident teach nothing.
+        let learns = training || !self.open_ips.contains(&ip);
         let owner = ev.user.clone().or_else(|| ev.credential.clone()).unwrap_or_else(|| ip.clone());
         // Past the bound, new endpoints share one norm (counted) rather than growing the map.
         let norm_key = if unknown && self.st.norms.len() >= state::MAX_ENDPOINTS {
@@ -276,7 +279,7 @@ impl Detector {
             if ev.method == "-" { (1.0, 1.0, 1.0) } else { (resp_ratio, req_ratio, latency_ratio) };
         let owned = norm.owned();
         let new_client = norm.client(&ip, ev.ts);
-        if let Some(o) = ev.object.as_ref().filter(|_| training || !self.open_ips.contains(&ip)) {
+        if let Some(o) = ev.object.as_ref().filter(|_| learns) {
             norm.object(o, &owner, OWNERSHIP_OBJECTS);
         }
         if ev.login.as_ref().is_some_and(|a| a.issued) {
@@ -284,7 +287,7 @@ impl Detector {
         }
         // Norms learn from calls that succeeded and carried no attack payload.
         let clean = (200..400).contains(&ev.status) && !ev.hits.sqli && !ev.hits.code();
-        if clean && (training || !self.open_ips.contains(&ip)) {
+        if clean && learns {
             norm.resp.add(ev.resp_bytes as f64);
             if ev.req_bytes > 0 {
                 norm.req.add(ev.req_bytes as f64);
@@ -301,10 +304,8 @@ impl Detector {
         let session = ev.credential.clone().unwrap_or_else(|| format!("{ip}|{}", ev.agent));
         let prev = self.sessions.step(&session, &ev.endpoint_key, ev.ts);
         let surprisal = prev.as_ref().map(|p| self.st.transitions.surprisal(p, &ev.endpoint_key));
-        if let Some(p) = &prev {
-            if training || !self.open_ips.contains(&ip) {
-                self.st.transitions.learn(p, &ev.endpoint_key);
-            }
+        if let Some(p) = prev.as_ref().filter(|_| learns) {
+            self.st.transitions.learn(p, &ev.endpoint_key);
         }
         // Identity graph: a credential or user showing up from a new address and agent.
         let mut new_origin = false;
@@ -320,28 +321,31 @@ impl Detector {
             }
         }
         let login_failed = ev.login.as_ref().is_some_and(|a| a.outcome == login::Outcome::Failure);
+        let destructive = ev.destructive();
+        // Objects read, not written: reading others' objects is BOLA, writing them is
+        // manipulation.
+        let object = ev.object.filter(|_| ev.method == "GET" || ev.method == "HEAD").map(|o| format!("{}#{o}", ev.endpoint_key));
+        let page = ev.query.map(|q| format!("{}#{q:x}", ev.endpoint_key));
         Row {
             ts: ev.ts,
-            uid: ev.uid.clone(),
+            uid: ev.uid,
             ip,
-            credential: ev.credential.clone(),
-            user: ev.user.clone(),
-            agent: ev.agent.clone(),
-            endpoint: ev.endpoint_key.clone(),
-            endpoint_name: ev.endpoint.clone(),
-            // Objects read, not written: reading others' objects is BOLA, writing them is
-            // manipulation.
-            object: ev.object.as_ref().filter(|_| ev.method == "GET" || ev.method == "HEAD").map(|o| format!("{}#{o}", ev.endpoint_key)),
+            credential: ev.credential,
+            user: ev.user,
+            agent: ev.agent,
+            endpoint: ev.endpoint_key,
+            endpoint_name: ev.endpoint,
+            object,
             owned,
-            page: ev.query.map(|q| format!("{}#{q:x}", ev.endpoint_key)),
+            page,
             status: ev.status,
             login_failed,
-            login_user: ev.login.as_ref().and_then(|a| a.username.clone()),
+            login_user: ev.login.and_then(|a| a.username),
             new_origin,
             resp_bytes: ev.resp_bytes as f64,
             resp_ratio,
             array_ratio,
-            destructive: ev.destructive(),
+            destructive,
             req_ratio,
             req_bytes: ev.req_bytes as f64,
             latency: ev.latency_ms,
@@ -350,7 +354,6 @@ impl Detector {
             code: ev.hits.code(),
             scanner: ev.hits.scanner_agent,
             vuln_path: ev.hits.vuln_path,
-            code_kinds: ev.hits.code_kinds().join(","),
             unknown_endpoint: unknown && !training,
             surprisal,
             incomplete: ev.incomplete,

@@ -37,23 +37,6 @@ impl Hits {
     pub fn code(&self) -> bool {
         self.xss || self.command || self.traversal || self.template || self.jndi
     }
-
-    /// Names of the code-injection kinds matched, for evidence.
-    pub fn code_kinds(&self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        for (on, name) in [
-            (self.xss, "xss"),
-            (self.command, "command_injection"),
-            (self.traversal, "path_traversal"),
-            (self.template, "template_injection"),
-            (self.jndi, "jndi_lookup"),
-        ] {
-            if on {
-                v.push(name);
-            }
-        }
-        v
-    }
 }
 
 const SQLI: &[&str] = &[
