@@ -45,13 +45,13 @@ pub fn alerts(args: AlertsArgs) -> Result<ExitCode> {
         Format::Csv => {
             writeln!(out, "id,attack,severity,score,first_seen,last_seen,detected_at,identity_kind,identity,src_ips,endpoints,summary")?;
             for a in &list {
-                let f = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+                let f = crate::inventory_cmd::csv;
                 writeln!(
                     out,
-                    "{},{},{:?},{},{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{},{},{},{},{},{}",
                     a.id,
                     a.attack.name(),
-                    a.severity,
+                    a.severity.name(),
                     a.score,
                     a.first_seen,
                     a.last_seen,
@@ -81,7 +81,7 @@ pub fn alerts(args: AlertsArgs) -> Result<ExitCode> {
                     "{:<8} {:<24} {:<8} {:>5.2}  {:<20} {:<18} {}",
                     a.id,
                     a.attack.name(),
-                    format!("{:?}", a.severity).to_lowercase(),
+                    a.severity.name(),
                     a.score,
                     crate::timefmt::rfc3339(a.first_seen),
                     src,

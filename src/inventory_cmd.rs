@@ -145,7 +145,8 @@ fn list(eps: &[StoredEndpoint], a: &ListArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn csv(s: &str) -> String {
+/// A CSV field, quoted when it must be (RFC 4180).
+pub(crate) fn csv(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

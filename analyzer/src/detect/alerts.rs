@@ -86,6 +86,16 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// Stable name, as in alerts.jsonl.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
     fn up(self) -> Severity {
         match self {
             Severity::Low => Severity::Medium,
@@ -367,6 +377,9 @@ mod tests {
         for a in Attack::ALL {
             assert_eq!(serde_json::to_string(a).unwrap(), format!("\"{}\"", a.name()));
             assert_eq!(Attack::from_name(a.name()), Some(*a));
+        }
+        for s in [Severity::Low, Severity::Medium, Severity::High, Severity::Critical] {
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.name()));
         }
     }
 }

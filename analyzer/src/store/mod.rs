@@ -138,7 +138,7 @@ impl Store {
                 ins.execute(params![
                     a.id,
                     a.attack.name(),
-                    json(&a.severity).trim_matches('"'),
+                    a.severity.name(),
                     a.score,
                     a.first_seen,
                     a.last_seen,
