@@ -3,7 +3,11 @@
 //! ([`LiveInventory`]): the inventory and detection, fed on one thread.
 
 use crate::cli::{AnalyzeArgs, DetectArgs};
+use crate::config::Resolved;
+use crate::metrics::wall_now;
 use analyzer::detect::Detector;
+use analyzer::enforce::blocklist::BlockList;
+use analyzer::enforce::notify::Notifier;
 use analyzer::inventory::{Inventory, Observation};
 use analyzer::store::Store;
 use anyhow::{Context, Result};
@@ -25,7 +29,7 @@ const FEED_BATCH: usize = 256;
 /// bounds what waiting records hold to about 64 MiB in the worst case (1 MiB typically).
 const FEED_DEPTH: usize = 8;
 
-pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
+pub fn run(args: AnalyzeArgs, cfg: &Resolved) -> Result<ExitCode> {
     if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
         anyhow::bail!("stdin ('-') can be read only once");
     }
@@ -41,7 +45,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         inputs.push((f.clone(), r));
     }
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create output directory {}", args.out.display()))?;
-    let mut live = LiveInventory::open(&args.out, &args.detect)?;
+    let mut live = LiveInventory::open(&args.out, &args.detect, cfg)?;
     let mut bad_lines = 0u64;
     let mut first_bad: Option<String> = None;
     for (path, r) in inputs {
@@ -72,11 +76,17 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The analysis kept beside replay or capture: the inventory, saved to DIR/inventory.db,
-/// and detection, whose state is saved there too and whose alerts go to DIR/alerts.jsonl.
+/// The analysis kept beside replay or capture: the inventory, saved to DIR/inventory.db;
+/// detection, whose state is saved there too and whose alerts go to DIR/alerts.jsonl; and
+/// enforcement: the block list (in the database, updated at every detection step that
+/// changed it) and the alert outputs.
 pub struct LiveInventory {
     pub inventory: Inventory,
     detector: Option<Detector>,
+    blocklist: Option<BlockList>,
+    notifier: Option<Notifier>,
+    /// The detector's step count when enforcement last looked at its alerts.
+    steps_seen: u64,
     store: Store,
     path: PathBuf,
     dir: PathBuf,
@@ -87,7 +97,7 @@ pub struct LiveInventory {
 impl LiveInventory {
     /// Opens DIR/inventory.db and loads what it holds (the inventory and the detector's
     /// learned state), so this run merges into it and resumes learning.
-    pub fn open(dir: &Path, detect: &DetectArgs) -> Result<LiveInventory> {
+    pub fn open(dir: &Path, detect: &DetectArgs, cfg: &Resolved) -> Result<LiveInventory> {
         let path = dir.join("inventory.db");
         let mut store = Store::open(&path)?;
         let mut inventory = Inventory::new();
@@ -99,8 +109,8 @@ impl LiveInventory {
         let detector = if detect.no_detect {
             None
         } else {
-            let cfg = detect.config().map_err(|e| anyhow::anyhow!(e))?;
-            let mut d = Detector::new(cfg);
+            let dcfg = detect.config(&cfg.raw.detect).map_err(|e| anyhow::anyhow!(e))?;
+            let mut d = Detector::new(dcfg);
             if let Some(state) = store.load_detector_state()? {
                 match d.restore(&state) {
                     Ok(()) => resumed = true,
@@ -111,7 +121,39 @@ impl LiveInventory {
             }
             Some(d)
         };
-        Ok(LiveInventory { inventory, detector, store, path, dir: dir.to_path_buf(), loaded, resumed })
+        let blocklist = match (&detector, cfg.raw.blocklist.enabled) {
+            (Some(_), true) => {
+                let mut b = BlockList::new(cfg.policy.clone());
+                b.restore(store.load_blocklist()?);
+                Some(b)
+            }
+            _ => None,
+        };
+        let notifier = match &detector {
+            Some(_) if !cfg.outputs.is_empty() => Some(Notifier::start(cfg.outputs.clone())?),
+            _ => None,
+        };
+        Ok(LiveInventory { inventory, detector, blocklist, notifier, steps_seen: 0, store, path, dir: dir.to_path_buf(), loaded, resumed })
+    }
+
+    /// Hands the alerts to the block list and the outputs after a detection step.
+    fn enforce(&mut self) {
+        let Some(d) = &self.detector else { return };
+        let alerts = &d.incidents().alerts;
+        if let Some(b) = &mut self.blocklist {
+            let now = wall_now();
+            b.apply_alerts(alerts, now);
+            b.expire(now);
+            let (changed, removed) = b.take_changes();
+            // A failed write is retried with the next change: the list in memory is whole.
+            if let Err(e) = self.store.save_blocklist(&changed, &removed) {
+                tracing::warn!("cannot save the block list: {e}");
+                b.requeue(&changed, &removed);
+            }
+        }
+        if let Some(n) = &mut self.notifier {
+            n.alerts(alerts);
+        }
     }
 
     /// Analyses one call. `live` says the bodies the sensor captured are attached.
@@ -120,6 +162,10 @@ impl LiveInventory {
         self.inventory.observe(&o);
         if let Some(d) = &mut self.detector {
             d.observe(call);
+            if d.counts.steps != self.steps_seen {
+                self.steps_seen = d.counts.steps;
+                self.enforce();
+            }
         }
     }
 
@@ -128,6 +174,7 @@ impl LiveInventory {
         if let Some(d) = &mut self.detector {
             d.flush();
         }
+        self.enforce();
     }
 
     /// Writes the inventory, the detector state and the alerts; returns a summary to print.
@@ -172,7 +219,46 @@ impl LiveInventory {
             }
             s += &d;
         }
+        if let Some(b) = &self.blocklist {
+            let now = wall_now();
+            let active = b.entries().iter().filter(|e| e.active(now)).count();
+            let c = &b.counts;
+            s += &format!(
+                "  block list    {:>12}  active entries{} ({} allow-listed, {} not blocked by policy, {} too wide, {} refused as full)\n",
+                crate::summary::thousands(active as u64),
+                if b.policy.dry_run { ", dry run" } else { "" },
+                c.allowlisted,
+                c.below_policy,
+                c.too_wide,
+                c.refused_full
+            );
+        }
+        if let Some(n) = &self.notifier {
+            for (name, st) in n.stats() {
+                use std::sync::atomic::Ordering::Relaxed;
+                s += &format!(
+                    "  output {:<7}{:>12}  alerts sent ({} dropped, {} failed)\n",
+                    name,
+                    st.sent.load(Relaxed),
+                    st.dropped.load(Relaxed),
+                    st.failed.load(Relaxed)
+                );
+            }
+        }
         Ok(s)
+    }
+}
+
+impl Drop for LiveInventory {
+    /// Gives the alert outputs a few seconds to deliver what is queued.
+    fn drop(&mut self) {
+        if let Some(n) = self.notifier.take() {
+            for (name, sent, dropped, failed) in n.finish(Duration::from_secs(10)) {
+                if dropped + failed > 0 {
+                    eprintln!("apitap: warning: output {name}: {sent} alerts sent, {dropped} dropped, {failed} failed");
+                }
+            }
+        }
     }
 }
 
@@ -242,8 +328,8 @@ pub struct InventoryFeed {
 impl InventoryFeed {
     /// Opens DIR/inventory.db (merging into what it holds) and starts the analysis thread.
     /// `save_every` saves periodically (live capture); otherwise it is saved at the end.
-    pub fn start(dir: &Path, detect: &DetectArgs, live: bool, save_every: Option<Duration>) -> Result<InventoryFeed> {
-        let mut inv = LiveInventory::open(dir, detect)?;
+    pub fn start(dir: &Path, detect: &DetectArgs, cfg: &Resolved, live: bool, save_every: Option<Duration>) -> Result<InventoryFeed> {
+        let mut inv = LiveInventory::open(dir, detect, cfg)?;
         let (tx, rx) = bounded::<Vec<Box<ApiCall>>>(FEED_DEPTH);
         let handle = std::thread::Builder::new()
             .name("apitap-inventory".into())

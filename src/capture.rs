@@ -35,7 +35,7 @@ fn iface_lines(stats: &[IfaceStats]) -> Vec<String> {
         .collect()
 }
 
-pub fn run(args: CaptureArgs) -> Result<ExitCode> {
+pub fn run(args: CaptureArgs, config: std::sync::Arc<crate::config::Resolved>) -> Result<ExitCode> {
     let c = &args.common;
     let opts = LiveOptions {
         snaplen: args.snaplen.min(i32::MAX as u32) as i32,
@@ -60,8 +60,21 @@ pub fn run(args: CaptureArgs) -> Result<ExitCode> {
         crate::privs::drop_to(user, &c.out)?;
     }
     // After the drop, so the inventory's files belong to the user that goes on writing them.
-    let mut feed = if c.no_inventory { None } else { Some(InventoryFeed::start(&c.out, &c.detect, true, Some(args.inventory_interval))?) };
+    let mut feed = if c.no_inventory { None } else { Some(InventoryFeed::start(&c.out, &c.detect, &config, true, Some(args.inventory_interval))?) };
 
+    if let Some(listen) = &args.serve {
+        // The service reads what this capture writes to DIR/inventory.db; it lives as long
+        // as the process.
+        let opts = crate::serve::ServeOptions { dir: c.out.clone(), listen: listen.clone(), hash_key: cfg.hash_key, cfg: Arc::clone(&config) };
+        std::thread::Builder::new()
+            .name("apitap-serve".into())
+            .spawn(move || {
+                if let Err(e) = crate::serve::run(opts, false) {
+                    eprintln!("apitap: error: the decision service stopped: {e:#}");
+                }
+            })
+            .context("cannot start the decision service")?;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("cannot install signal handlers")?;
@@ -114,12 +127,31 @@ pub fn run(args: CaptureArgs) -> Result<ExitCode> {
             }
             last_drops = drops;
             tracing::info!(records = writer.written, "capture running");
+            let p = pipeline.progress();
+            crate::metrics::SensorMetrics {
+                running: true,
+                updated: crate::metrics::wall_now(),
+                packets: p.packets,
+                kernel_drops: stats.iter().map(|s| s.dropped).sum(),
+                interface_drops: stats.iter().map(|s| s.if_dropped).sum(),
+                queue_drops: p.queue_drops,
+                not_analysed: feed.as_ref().map_or(0, |f| f.dropped),
+                transactions: writer.written,
+                ..Default::default()
+            }
+            .write(&c.out);
         }
     }
     let stats = src.stats();
     let summary = pipeline.finish(&mut RecordOutputs { writer: &mut writer, feed: feed.as_mut() });
     let (_, rotated) = writer.finish()?;
+    let not_analysed = feed.as_ref().map_or(0, |f| f.dropped);
     let inventory = feed.map(InventoryFeed::finish).transpose()?;
+    let mut m = crate::metrics::SensorMetrics::from_summary(&summary);
+    m.kernel_drops = stats.iter().map(|s| s.dropped).sum();
+    m.interface_drops = stats.iter().map(|s| s.if_dropped).sum();
+    m.not_analysed = not_analysed;
+    m.write(&c.out);
     let elapsed = started.elapsed();
     if !c.quiet {
         let mut extra = iface_lines(&stats);

@@ -10,6 +10,11 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
+    /// Configuration file (TOML; see docs/configuration.md). APITAP_CONFIG also names it;
+    /// APITAP_<SECTION>__<KEY> variables override its keys; flags override both.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -31,6 +36,109 @@ pub enum Command {
     /// Score DIR/alerts.jsonl against labels: per-class recall, precision, detection delay,
     /// and the share of benign clients alerted.
     Eval(EvalArgs),
+    /// The block list built from alerts: export it for a WAF, gateway or firewall; list,
+    /// add or remove entries.
+    Blocklist(BlocklistArgs),
+    /// Serve decisions (allow/block) to gateways, the block list, alerts and metrics over
+    /// HTTP, from an output directory's live state.
+    Serve(ServeArgs),
+    /// Check a configuration file and show what it sets.
+    Config(ConfigArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The output directory of a replay, capture or analyze (finished or running).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Address to listen on. Default: serve.listen in the configuration (127.0.0.1:8686).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+
+    /// The credential hash key the records were made with (default: as replay finds it).
+    #[arg(long, value_name = "PATH")]
+    pub hash_key_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct BlocklistArgs {
+    #[command(subcommand)]
+    pub command: BlocklistCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BlocklistCommand {
+    /// Write the active block list in an enforcer's format.
+    Export {
+        #[arg(long, short = 'o', value_name = "DIR")]
+        out: PathBuf,
+        /// nginx, nginx-map, haproxy, nftables, ipset, modsecurity, aws-waf, cloudflare, plain.
+        #[arg(long, short = 'F', value_name = "FORMAT")]
+        format: String,
+        /// Write to FILE (atomically) instead of standard output.
+        #[arg(long = "output", short = 'O', value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Base name of the table, sets or lists written.
+        #[arg(long, default_value = "apitap")]
+        name: String,
+        /// AWS WAF scope: REGIONAL or CLOUDFRONT.
+        #[arg(long, default_value = "REGIONAL")]
+        aws_scope: String,
+    },
+    /// List entries (active ones, or all with --all).
+    List {
+        #[arg(long, short = 'o', value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Block an identity by hand: an address or CIDR, or KIND:VALUE (jwt_sub, token,
+    /// api_key, cookie, user).
+    Add {
+        #[arg(long, short = 'o', value_name = "DIR")]
+        out: PathBuf,
+        #[arg(required_unless_present = "credential", conflicts_with = "credential")]
+        key: Option<String>,
+        /// Block the credential a request header carries, given as `Name: value` (for
+        /// example 'Authorization: Bearer eyJ...' or 'Cookie: sessionid=...'): it is hashed
+        /// with DIR's key as the records were, and only the hash is stored.
+        #[arg(long, value_name = "HEADER")]
+        credential: Option<String>,
+        /// How long (default: the configured TTL of --severity).
+        #[arg(long, value_parser = parse_duration)]
+        ttl: Option<std::time::Duration>,
+        #[arg(long, default_value = "high")]
+        severity: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Remove an entry.
+    Remove {
+        #[arg(long, short = 'o', value_name = "DIR")]
+        out: PathBuf,
+        key: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Validate FILE (or --config, or APITAP_CONFIG) with the environment's overrides, and
+    /// show what it sets; exits non-zero with the errors otherwise.
+    Check {
+        file: Option<PathBuf>,
+        /// Also print the effective configuration.
+        #[arg(long)]
+        print: bool,
+    },
 }
 
 /// How detection runs (replay, capture and analyze).
@@ -41,47 +149,70 @@ pub struct DetectArgs {
     pub no_detect: bool,
 
     /// Training period before detection starts: a duration of packet time (5m, 1h) or a
-    /// record count (20000r).
-    #[arg(long, value_name = "DURATION|Nr", default_value = "5m", value_parser = parse_training)]
-    pub train: analyzer::detect::Training,
+    /// record count (20000r). Default 5m (or detect.train in the configuration).
+    #[arg(long, value_name = "DURATION|Nr", value_parser = parse_training)]
+    pub train: Option<analyzer::detect::Training>,
 
-    /// Feature windows of packet time, shortest first (comma-separated).
-    #[arg(long, value_name = "DURATION", value_delimiter = ',', default_values = ["1m", "10m"], value_parser = parse_duration)]
+    /// Feature windows of packet time, shortest first (comma-separated). Default 1m,10m.
+    #[arg(long, value_name = "DURATION", value_delimiter = ',', value_parser = parse_duration)]
     pub windows: Vec<std::time::Duration>,
 
-    /// Packet time between evaluations.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    pub step: std::time::Duration,
+    /// Packet time between evaluations. Default 10s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub step: Option<std::time::Duration>,
 
     /// Robust z score a feature must reach against its learned baseline to count as
-    /// deviating (it must also pass the baseline's 99.9th percentile).
-    #[arg(long, value_name = "Z", default_value_t = 6.0)]
-    pub z_threshold: f64,
+    /// deviating (it must also pass the baseline's 99.9th percentile). Default 6.
+    #[arg(long, value_name = "Z")]
+    pub z_threshold: Option<f64>,
 
     /// Proxies whose X-Forwarded-For, Forwarded and True-Client-IP headers are believed
-    /// (address or CIDR; repeat or comma-separate). Others' are ignored.
+    /// (address or CIDR; repeat or comma-separate). Others' are ignored. Default: none (or
+    /// detect.trusted_proxies in the configuration).
     #[arg(long, value_name = "CIDR", value_delimiter = ',')]
     pub trusted_proxy: Vec<String>,
 }
 
 impl DetectArgs {
-    pub fn config(&self) -> Result<analyzer::detect::DetectConfig, String> {
-        let mut windows: Vec<f64> = self.windows.iter().map(|d| d.as_secs_f64()).collect();
+    /// The detection configuration: these flags, else the configuration file's `[detect]`,
+    /// else the defaults.
+    pub fn config(&self, file: &crate::config::DetectSection) -> Result<analyzer::detect::DetectConfig, String> {
+        let train = match (self.train, &file.train) {
+            (Some(t), _) => t,
+            (None, Some(t)) => parse_training(t).map_err(|e| format!("detect.train: {e}"))?,
+            (None, None) => analyzer::detect::Training::Seconds(300.0),
+        };
+        let mut windows: Vec<f64> = if !self.windows.is_empty() {
+            self.windows.iter().map(|d| d.as_secs_f64()).collect()
+        } else if let Some(ws) = &file.windows {
+            ws.iter().map(|w| parse_duration(w).map(|d| d.as_secs_f64()).map_err(|e| format!("detect.windows: {e}"))).collect::<Result<_, _>>()?
+        } else {
+            vec![60.0, 600.0]
+        };
+        if windows.is_empty() {
+            return Err("detect.windows: at least one window".into());
+        }
         windows.sort_by(f64::total_cmp);
         windows.dedup();
-        let step = self.step.as_secs_f64();
+        let step = match (self.step, &file.step) {
+            (Some(s), _) => s.as_secs_f64(),
+            (None, Some(s)) => parse_duration(s).map_err(|e| format!("detect.step: {e}"))?.as_secs_f64(),
+            (None, None) => 10.0,
+        };
         if windows.first().is_some_and(|w| *w < step) {
-            return Err(format!("--step {step}s is longer than the shortest window"));
+            return Err(format!("the step (--step or detect.step, {step}s) is longer than the shortest window"));
         }
-        if !(self.z_threshold.is_finite() && self.z_threshold > 0.0) {
-            return Err("--z-threshold must be a positive number".into());
+        let z_threshold = self.z_threshold.or(file.z_threshold).unwrap_or(6.0);
+        if !(z_threshold.is_finite() && z_threshold > 0.0) {
+            return Err("the z threshold must be a positive number".into());
         }
+        let proxies = if self.trusted_proxy.is_empty() { &file.trusted_proxies } else { &self.trusted_proxy };
         Ok(analyzer::detect::DetectConfig {
             windows,
             step,
-            training: self.train,
-            z_threshold: self.z_threshold,
-            trusted_proxies: analyzer::detect::identity::TrustedProxies::parse(&self.trusted_proxy)?,
+            training: train,
+            z_threshold,
+            trusted_proxies: analyzer::detect::identity::TrustedProxies::parse(proxies)?,
         })
     }
 }
@@ -339,6 +470,11 @@ pub struct CaptureArgs {
     /// capturing.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub inventory_interval: std::time::Duration,
+
+    /// Serve decisions, the block list, alerts and metrics on this address while capturing
+    /// (as `apitap serve` does; see docs/enforcement.md).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub serve: Option<String>,
 
     /// Become this user once the interfaces are open (the output directory is given to it).
     #[arg(long, value_name = "NAME")]

@@ -3,12 +3,16 @@
 
 mod alerts_cmd;
 mod analyze;
+mod blocklist_cmd;
 mod capture;
 mod cli;
+mod config;
 mod inventory_cmd;
+mod metrics;
 mod output;
 mod privs;
 mod replay;
+mod serve;
 mod summary;
 mod timefmt;
 
@@ -29,13 +33,20 @@ fn main() -> ExitCode {
     }
     let cli = cli::Cli::parse();
     init_tracing(cli.verbose);
+    let cfg_path = cli.config.clone();
+    let config = || config::load(cfg_path.as_deref());
     let result = match cli.command {
-        cli::Command::Replay(args) => replay::run(args),
-        cli::Command::Capture(args) => capture::run(args),
-        cli::Command::Analyze(args) => analyze::run(args),
+        cli::Command::Replay(args) => config().and_then(|c| replay::run(args, &c)),
+        cli::Command::Capture(args) => config().and_then(|c| capture::run(args, std::sync::Arc::new(c))),
+        cli::Command::Analyze(args) => config().and_then(|c| analyze::run(args, &c)),
         cli::Command::Inventory(args) => inventory_cmd::run(args),
         cli::Command::Alerts(args) => alerts_cmd::alerts(args),
         cli::Command::Eval(args) => alerts_cmd::eval(args),
+        cli::Command::Blocklist(args) => config().and_then(|c| blocklist_cmd::run(args, &c)),
+        cli::Command::Serve(args) => config().and_then(|c| serve_cmd(args, c)),
+        cli::Command::Config(cli::ConfigArgs { command: cli::ConfigCommand::Check { file, print } }) => {
+            config::check(file.as_deref().or(cfg_path.as_deref()), print)
+        }
     };
     match result {
         Ok(code) => code,
@@ -46,6 +57,14 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn serve_cmd(args: cli::ServeArgs, cfg: config::Resolved) -> anyhow::Result<ExitCode> {
+    serve::check_dir(&args.out)?;
+    let listen = args.listen.unwrap_or_else(|| cfg.serve_listen.clone());
+    let hash_key = output::hash_key(args.hash_key_file.as_deref(), &args.out)?;
+    serve::run(serve::ServeOptions { dir: args.out, listen, hash_key, cfg: std::sync::Arc::new(cfg) }, true)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Output piped into `head` that stopped reading is not an error (ripgrep exits quietly

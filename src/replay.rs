@@ -10,7 +10,7 @@ use sensor::pipeline::{Mode, Pipeline};
 use sensor::SensorConfig;
 use std::process::ExitCode;
 
-pub fn run(args: ReplayArgs) -> Result<ExitCode> {
+pub fn run(args: ReplayArgs, config: &crate::config::Resolved) -> Result<ExitCode> {
     let c = &args.common;
     // Open every input before creating any output: a typo in the third file name should
     // not leave a half-written directory behind.
@@ -28,7 +28,7 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
 
     let records_path = c.out.join("records.jsonl");
     let mut writer = RecordWriter::create(&records_path)?;
-    let mut feed = if c.no_inventory { None } else { Some(InventoryFeed::start(&c.out, &c.detect, false, None)?) };
+    let mut feed = if c.no_inventory { None } else { Some(InventoryFeed::start(&c.out, &c.detect, config, false, None)?) };
     let started = std::time::Instant::now();
     let outcome = {
         let src: &mut dyn PacketSource = if sources.len() == 1 {
@@ -42,6 +42,7 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     writer.finish()?;
     let inventory = feed.map(InventoryFeed::finish).transpose()?;
     let elapsed = started.elapsed();
+    crate::metrics::SensorMetrics::from_summary(&outcome.summary).write(&c.out);
 
     if !c.quiet {
         print!("{}", summary::render("apitap replay summary", &outcome.summary, &[], &records_path, elapsed));

@@ -1,21 +1,7 @@
 //! UTC calendar times without a date library: epoch seconds to `2026-11-21T10:00:00Z` and
 //! back (Howard Hinnant's civil-from-days algorithms), and `--since` arguments.
 
-/// (year, month, day, hour, minute, second) of epoch seconds.
-pub fn civil(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
-}
+pub use sensor::time::civil;
 
 /// Days since 1970-01-01 of a calendar date.
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {

@@ -1,8 +1,10 @@
 //! apitap's analysis side: API call records in; inventory, baselines, detections and alerts
 //! out: reading records back, the API inventory ([`inventory`]) with its database
-//! ([`store`]) and exports ([`export`]), and detection ([`detect`]).
+//! ([`store`]) and exports ([`export`]), detection ([`detect`]), and enforcement
+//! ([`enforce`]: the block list, decisions, alert outputs).
 
 pub mod detect;
+pub mod enforce;
 pub mod export;
 pub mod inventory;
 pub mod store;

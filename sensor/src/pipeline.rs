@@ -736,6 +736,12 @@ impl Pipeline {
         }
     }
 
+    /// The counters kept on the capture thread so far (packets, decoding, queue drops); flow
+    /// and record counters join them only at [`Pipeline::finish`].
+    pub fn progress(&self) -> &Summary {
+        &self.summary
+    }
+
     /// Finishes every flow and returns the counters.
     pub fn finish(mut self, sink: &mut Sink<'_>) -> Summary {
         let end = self.seq + 1;

@@ -49,6 +49,30 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// (year, month, day, hour, minute, second) in UTC of Unix seconds, without a date library
+/// (Howard Hinnant's civil-from-days algorithm).
+pub fn civil(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// `2026-11-21T10:00:00.250Z` of Unix seconds (milliseconds kept).
+pub fn rfc3339_millis(secs: f64) -> String {
+    let ms = (secs * 1000.0).round() as i64;
+    let (y, m, d, hh, mm, ss) = civil(ms.div_euclid(1000));
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{:03}Z", ms.rem_euclid(1000))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

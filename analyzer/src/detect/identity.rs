@@ -64,6 +64,10 @@ impl TrustedProxies {
         self.0.iter().any(|n| n.contains(ip))
     }
 
+    pub fn nets(&self) -> &[IpNet] {
+        &self.0
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -73,15 +77,32 @@ impl TrustedProxies {
 /// which case the forwarded chain is walked from the right, skipping trusted hops (the
 /// left-most entries are whatever the client chose to send).
 pub fn client_ip(call: &ApiCall, trusted: &TrustedProxies) -> IpAddr {
-    let peer = call.orig_h;
+    let fwd = Forwarding {
+        true_client_ip: call.true_client_ip.as_deref(),
+        forwarded: call.forwarded.as_deref(),
+        x_forwarded_for: call.x_forwarded_for.as_deref(),
+    };
+    client_ip_of(call.orig_h, &fwd, trusted)
+}
+
+/// The forwarding headers of a request.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Forwarding<'a> {
+    pub true_client_ip: Option<&'a str>,
+    pub forwarded: Option<&'a str>,
+    pub x_forwarded_for: Option<&'a str>,
+}
+
+/// [`client_ip`] for a request that is not a record (the decision API's).
+pub fn client_ip_of(peer: IpAddr, fwd: &Forwarding<'_>, trusted: &TrustedProxies) -> IpAddr {
     if trusted.is_empty() || !trusted.contains(&peer) {
         return peer;
     }
-    if let Some(ip) = call.true_client_ip.as_deref().and_then(parse_addr) {
+    if let Some(ip) = fwd.true_client_ip.and_then(parse_addr) {
         return ip;
     }
     let mut chain: Vec<IpAddr> = Vec::new();
-    if let Some(f) = call.forwarded.as_deref() {
+    if let Some(f) = fwd.forwarded {
         for elem in f.split(',') {
             for pair in elem.split(';') {
                 if let Some((k, v)) = pair.split_once('=') {
@@ -93,7 +114,7 @@ pub fn client_ip(call: &ApiCall, trusted: &TrustedProxies) -> IpAddr {
                 }
             }
         }
-    } else if let Some(x) = call.x_forwarded_for.as_deref() {
+    } else if let Some(x) = fwd.x_forwarded_for {
         chain.extend(x.split(',').filter_map(parse_addr));
     }
     chain.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer)

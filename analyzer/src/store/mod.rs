@@ -13,6 +13,7 @@
 
 use crate::detect::alerts::Alert;
 use crate::detect::model::Rule;
+use crate::enforce::blocklist::{BlockEntry, BlockKey, BlockKind, Origin};
 use crate::inventory::endpoint::{EndpointStats, JwtStats, Location};
 use crate::inventory::sensitive::Sensitive;
 use crate::inventory::sketch::{Distinct, Quantiles};
@@ -35,8 +36,11 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// The migrations, in order; the database's `user_version` is how many were applied.
-const MIGRATIONS: &[(&str, &str)] =
-    &[("001_inventory", include_str!("migrations/001_inventory.sql")), ("002_detection", include_str!("migrations/002_detection.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("001_inventory", include_str!("migrations/001_inventory.sql")),
+    ("002_detection", include_str!("migrations/002_detection.sql")),
+    ("003_blocklist", include_str!("migrations/003_blocklist.sql")),
+];
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -158,6 +162,117 @@ impl Store {
             }
         }
         tx.commit().map_err(q)
+    }
+
+    /// Writes block-list changes (entries added or changed, keys removed) in one transaction.
+    pub fn save_blocklist(&mut self, changed: &[BlockEntry], removed: &[BlockKey]) -> Result<(), StoreError> {
+        if changed.is_empty() && removed.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let q = |source| StoreError::Query { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(q)?;
+        {
+            let mut del = tx.prepare("DELETE FROM blocklist WHERE kind = ?1 AND value = ?2").map_err(q)?;
+            for k in removed {
+                del.execute(params![k.kind.name(), k.value]).map_err(q)?;
+            }
+            let mut ins = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO blocklist (kind, value, attack, severity, alert_ids, origin, created, updated, expires, reason)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .map_err(q)?;
+            for e in changed {
+                ins.execute(params![
+                    e.key.kind.name(),
+                    e.key.value,
+                    e.attack,
+                    e.severity.name(),
+                    serde_json::to_string(&e.alert_ids).unwrap_or_default(),
+                    e.origin.name(),
+                    e.created,
+                    e.updated,
+                    e.expires,
+                    e.reason,
+                ])
+                .map_err(q)?;
+            }
+        }
+        tx.commit().map_err(q)
+    }
+
+    /// Every stored block-list entry, expired ones included; rows that do not parse are
+    /// skipped and counted in `skipped_rows`.
+    pub fn load_blocklist(&mut self) -> Result<Vec<BlockEntry>, StoreError> {
+        let path = self.path.clone();
+        let q = |source| StoreError::Query { path: path.clone(), source };
+        let mut st = self
+            .conn
+            .prepare("SELECT kind, value, attack, severity, alert_ids, origin, created, updated, expires, reason FROM blocklist ORDER BY kind, value")
+            .map_err(q)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, f64>(6)?,
+                    r.get::<_, f64>(7)?,
+                    r.get::<_, f64>(8)?,
+                    r.get::<_, String>(9)?,
+                ))
+            })
+            .map_err(q)?;
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        for row in rows {
+            let (kind, value, attack, severity, ids, origin, created, updated, expires, reason) = row.map_err(q)?;
+            let key = BlockKind::from_name(&kind).and_then(|k| BlockKey::new(k, &value).ok());
+            let severity = serde_json::from_value(serde_json::Value::String(severity)).ok();
+            let origin = match origin.as_str() {
+                "alert" => Some(Origin::Alert),
+                "manual" => Some(Origin::Manual),
+                _ => None,
+            };
+            let alert_ids = serde_json::from_str::<Vec<String>>(&ids).ok();
+            match (key, severity, origin, alert_ids) {
+                (Some(key), Some(severity), Some(origin), Some(alert_ids)) => {
+                    out.push(BlockEntry { key, attack, severity, alert_ids, origin, created, updated, expires, reason })
+                }
+                _ => skipped += 1,
+            }
+        }
+        drop(st);
+        self.skipped_rows += skipped;
+        Ok(out)
+    }
+
+    /// Every stored alert (rows that do not parse are skipped and counted).
+    pub fn load_alerts(&mut self) -> Result<Vec<Alert>, StoreError> {
+        let path = self.path.clone();
+        let q = |source| StoreError::Query { path: path.clone(), source };
+        let mut st = self.conn.prepare("SELECT alert FROM alerts ORDER BY detected_at, id").map_err(q)?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(q)?;
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        for row in rows {
+            match serde_json::from_str::<Alert>(&row.map_err(q)?) {
+                Ok(a) => out.push(a),
+                Err(_) => skipped += 1,
+            }
+        }
+        drop(st);
+        self.skipped_rows += skipped;
+        Ok(out)
+    }
+
+    /// Changes whenever another connection commits: a reader polls it to know when to reload.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(self.q())
     }
 
     /// The detector state last saved, if any.
