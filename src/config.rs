@@ -128,6 +128,8 @@ pub struct OutputSection {
     pub timeout: Option<String>,
     pub retries: Option<u32>,
     pub backoff: Option<String>,
+    /// PEM certificates to trust instead of the public roots.
+    pub ca_file: Option<PathBuf>,
     // file
     pub path: Option<PathBuf>,
 }
@@ -259,7 +261,7 @@ fn output(o: &OutputSection, name: &str) -> Result<OutputConfig> {
     };
     let target = match o.kind.as_str() {
         "syslog" => {
-            unexpected(&[("url", o.url.is_some()), ("path", o.path.is_some()), ("headers", !o.headers.is_empty())])?;
+            unexpected(&[("url", o.url.is_some()), ("path", o.path.is_some()), ("headers", !o.headers.is_empty()), ("ca_file", o.ca_file.is_some())])?;
             let addr = o.address.clone().ok_or_else(|| anyhow!("a syslog output needs 'address' (HOST:PORT)"))?;
             let tcp = match o.transport.as_deref().unwrap_or("udp") {
                 "udp" => false,
@@ -275,10 +277,18 @@ fn output(o: &OutputSection, name: &str) -> Result<OutputConfig> {
             let url = o.url.clone().ok_or_else(|| anyhow!("a webhook output needs 'url'"))?;
             let timeout = parse_duration_ms(o.timeout.as_deref().unwrap_or("5s")).map_err(|e| anyhow!("timeout: {e}"))?;
             let backoff = parse_duration_ms(o.backoff.as_deref().unwrap_or("1s")).map_err(|e| anyhow!("backoff: {e}"))?;
-            Target::Webhook { url, headers: o.headers.clone().into_iter().collect(), timeout, retries: o.retries.unwrap_or(3), backoff }
+            if let Some(ca) = &o.ca_file {
+                if !url.starts_with("https://") {
+                    bail!("ca_file applies to an https:// url");
+                }
+                if !ca.is_file() {
+                    bail!("ca_file {} does not exist", ca.display());
+                }
+            }
+            Target::Webhook { url, headers: o.headers.clone().into_iter().collect(), timeout, retries: o.retries.unwrap_or(3), backoff, ca_file: o.ca_file.clone() }
         }
         "file" => {
-            unexpected(&[("address", o.address.is_some()), ("url", o.url.is_some())])?;
+            unexpected(&[("address", o.address.is_some()), ("url", o.url.is_some()), ("ca_file", o.ca_file.is_some())])?;
             Target::File { path: o.path.clone().ok_or_else(|| anyhow!("a file output needs 'path'"))? }
         }
         "" => bail!("'type' is missing (syslog, webhook or file)"),

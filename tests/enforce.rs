@@ -599,3 +599,104 @@ fn alert_outputs_reach_local_receivers() {
     assert_eq!(ids(&findings, &|d| d["finding_info"]["uid"].as_str().unwrap().to_string()), alerts, "file (OCSF)");
     assert!(stdout(&o).contains("output hook"), "{}", stdout(&o));
 }
+
+/// A webhook over HTTPS to a receiver whose certificate a private CA signed: delivered with
+/// `ca_file`, refused (and counted as failed) without it, since the public roots do not
+/// vouch for it.
+#[test]
+fn webhook_over_https_trusts_only_what_it_is_told() {
+    if !engine("openssl") || !engine("python3") {
+        return;
+    }
+    let tmp = TempDir::new("https");
+    let t = tmp.path();
+    // A private CA and a server certificate it signs (webpki refuses a self-signed CA
+    // certificate presented as the server's own, as it should).
+    let ssl = |args: &[&str]| {
+        let mut c = Command::new("openssl");
+        c.current_dir(t).args(args).stderr(Stdio::null());
+        run_ok(&mut c, "openssl");
+    };
+    ssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=apitap-test-ca", "-keyout", "ca.key", "-out", "ca.pem"]);
+    ssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "key.pem", "-out", "leaf.csr"]);
+    std::fs::write(
+        t.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    ssl(&["x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", "ext.cnf", "-out", "cert.pem"]);
+    let server = r#"
+import http.server, ssl, sys
+port_file, cert, key, out = sys.argv[1:5]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get('content-length', 0)))
+        with open(out, 'ab') as f:
+            f.write(body + b'\n')
+        self.send_response(200)
+        self.send_header('content-length', '0')
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+open(port_file + '.tmp', 'w').write(str(srv.server_address[1]))
+import os; os.rename(port_file + '.tmp', port_file)
+srv.serve_forever()
+"#;
+    std::fs::write(t.join("server.py"), server).unwrap();
+    let child = Command::new("python3")
+        .arg(t.join("server.py"))
+        .arg(t.join("port"))
+        .arg(t.join("cert.pem"))
+        .arg(t.join("key.pem"))
+        .arg(t.join("received.jsonl"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Killed(child);
+    let until = Instant::now() + Duration::from_secs(20);
+    let port = loop {
+        if let Ok(p) = std::fs::read_to_string(t.join("port")) {
+            break p.trim().to_string();
+        }
+        assert!(Instant::now() < until, "the HTTPS receiver did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let cfg = t.join("apitap.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[outputs]]\nname = \"trusted\"\ntype = \"webhook\"\nurl = \"https://127.0.0.1:{port}/hook\"\nca_file = \"{}\"\nmin_severity = \"critical\"\n\n[[outputs]]\nname = \"public\"\ntype = \"webhook\"\nurl = \"https://127.0.0.1:{port}/hook\"\nretries = 0\nmin_severity = \"critical\"\n",
+            t.join("ca.pem").display()
+        ),
+    )
+    .unwrap();
+    let mut gz = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(fixture("attack-bench/seed0/records.jsonl.gz")).unwrap()).read_to_string(&mut gz).unwrap();
+    let records = t.join("records.jsonl");
+    std::fs::write(&records, gz).unwrap();
+    let out = t.join("out");
+    let o = bin().arg("--config").arg(&cfg).arg("analyze").arg(&records).arg("--out").arg(&out).args(["--train", "6m"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let alerts = std::fs::read_to_string(out.join("alerts.jsonl")).unwrap();
+    let mut critical: Vec<String> = alerts
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|a| a["severity"] == "critical")
+        .map(|a| a["id"].as_str().unwrap().to_string())
+        .collect();
+    critical.sort();
+    let received = std::fs::read_to_string(t.join("received.jsonl")).unwrap_or_default();
+    let mut got: Vec<String> = received.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().to_string()).collect();
+    got.sort();
+    got.dedup();
+    assert!(!critical.is_empty());
+    assert_eq!(got, critical, "over HTTPS with the private CA");
+    // Without the CA, every send failed certificate verification: counted and reported.
+    let err = stderr(&o);
+    assert!(err.contains("output public: 0 alerts sent") && err.contains(&format!("{} failed", critical.len())), "{err}");
+}

@@ -27,7 +27,8 @@ pub const UDP_MAX: usize = 60_000;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Target {
     Syslog { addr: String, tcp: bool, facility: u8, hostname: String },
-    Webhook { url: String, headers: Vec<(String, String)>, timeout: Duration, retries: u32, backoff: Duration },
+    /// `ca_file`: PEM certificates to trust instead of the public roots (a private CA).
+    Webhook { url: String, headers: Vec<(String, String)>, timeout: Duration, retries: u32, backoff: Duration, ca_file: Option<std::path::PathBuf> },
     File { path: std::path::PathBuf },
 }
 
@@ -91,7 +92,10 @@ impl Notifier {
             let st = Arc::clone(&stats);
             let handle = std::thread::Builder::new()
                 .name(format!("apitap-out-{}", cfg.name))
-                .spawn(move || run(sink, rx, &st))
+                .spawn({
+                    let name = cfg.name.clone();
+                    move || run(&name, sink, rx, &st)
+                })
                 .map_err(|e| NotifyError::Start { name: cfg.name.clone(), reason: e.to_string() })?;
             outputs.push(Output { cfg, tx: Some(tx), stats, handle: Some(handle) });
         }
@@ -228,11 +232,15 @@ impl Sink {
                 // picked up without restarting apitap.
                 Ok(Sink::Tcp { addr: addr.clone(), conn: None })
             }
-            Target::Webhook { url, headers, timeout, retries, backoff } => {
+            Target::Webhook { url, headers, timeout, retries, backoff, ca_file } => {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     return Err(format!("webhook url {url:?} is not http:// or https://"));
                 }
-                let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(*timeout)).http_status_as_error(false).build().into();
+                let mut config = ureq::Agent::config_builder().timeout_global(Some(*timeout)).http_status_as_error(false);
+                if let Some(path) = ca_file {
+                    config = config.tls_config(ureq::tls::TlsConfig::builder().root_certs(private_roots(path)?).build());
+                }
+                let agent: ureq::Agent = config.build().into();
                 Ok(Sink::Webhook { agent, url: url.clone(), headers: headers.clone(), retries: *retries, backoff: *backoff })
             }
             Target::File { path } => std::fs::OpenOptions::new()
@@ -309,7 +317,24 @@ impl Sink {
     }
 }
 
-fn run(mut sink: Sink, rx: Receiver<String>, stats: &OutputStats) {
+/// The certificates of a PEM file, as the only roots a webhook trusts.
+fn private_roots(path: &std::path::Path) -> Result<ureq::tls::RootCerts, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
+            Ok(_) => {}
+            Err(e) => return Err(format!("ca_file {}: {e}", path.display())),
+        }
+    }
+    if certs.is_empty() {
+        return Err(format!("ca_file {} holds no PEM certificate", path.display()));
+    }
+    Ok(ureq::tls::RootCerts::new_with_certs(&certs))
+}
+
+fn run(name: &str, mut sink: Sink, rx: Receiver<String>, stats: &OutputStats) {
     let mut warned = false;
     for msg in rx {
         match sink.send(&msg, stats) {
@@ -319,7 +344,7 @@ fn run(mut sink: Sink, rx: Receiver<String>, stats: &OutputStats) {
             Err(e) => {
                 stats.failed.fetch_add(1, Ordering::Relaxed);
                 if !warned {
-                    tracing::warn!("alert output failed: {e} (further failures are counted, not logged)");
+                    tracing::warn!("alert output {name} failed: {e} (further failures are counted, not logged)");
                     warned = true;
                 }
             }
@@ -461,6 +486,7 @@ mod tests {
                 timeout: Duration::from_secs(5),
                 retries: 3,
                 backoff: Duration::from_millis(20),
+                ca_file: None,
             },
             format: AlertFormat::Alert,
             min_severity: Severity::Medium,
@@ -490,6 +516,7 @@ mod tests {
                 timeout: Duration::from_millis(300),
                 retries: 0,
                 backoff: Duration::from_millis(1),
+                ca_file: None,
             },
             format: AlertFormat::Alert,
             min_severity: Severity::Low,
@@ -508,7 +535,14 @@ mod tests {
     fn bad_targets_fail_at_start() {
         let bad = OutputConfig {
             name: "x".into(),
-            target: Target::Webhook { url: "ftp://x".into(), headers: vec![], timeout: Duration::from_secs(1), retries: 0, backoff: Duration::from_secs(1) },
+            target: Target::Webhook {
+                url: "ftp://x".into(),
+                headers: vec![],
+                timeout: Duration::from_secs(1),
+                retries: 0,
+                backoff: Duration::from_secs(1),
+                ca_file: None,
+            },
             format: AlertFormat::Alert,
             min_severity: Severity::Low,
             queue: 1,
