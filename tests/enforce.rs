@@ -53,11 +53,7 @@ fn shared() -> &'static Path {
         std::fs::create_dir_all(&dir).unwrap();
         let hex: String = KEY.iter().map(|b| format!("{b:02x}")).collect();
         std::fs::write(dir.join("hash.key"), hex + "\n").unwrap();
-        let mut gz = String::new();
-        flate2::read::GzDecoder::new(std::fs::File::open(fixture("attack-bench/seed0/records.jsonl.gz")).unwrap()).read_to_string(&mut gz).unwrap();
-        let records = dir.join("records.in.jsonl");
-        std::fs::write(&records, gz).unwrap();
-        let o = bin().arg("analyze").arg(&records).arg("--out").arg(&dir).args(["--train", "6m"]).output().unwrap();
+        let o = analyze_bench(None, &dir, &dir);
         assert!(o.status.success(), "{}", stderr(&o));
         for key in ["203.0.113.0/24", "2001:db8:5::/48", "198.51.100.77", "user:mallory"] {
             let o = bin().args(["blocklist", "add", "--out"]).arg(&dir).arg(key).output().unwrap();
@@ -70,6 +66,20 @@ fn shared() -> &'static Path {
         assert!(stdout(&o).contains(&format!("token:{token}")), "{}", stdout(&o));
         dir
     })
+}
+
+/// `apitap analyze` of the labeled benchmark's records (unpacked into `work`) into `out`,
+/// trained as the benchmark was, with `config` if given.
+fn analyze_bench(config: Option<&Path>, work: &Path, out: &Path) -> std::process::Output {
+    let mut gz = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(fixture("attack-bench/seed0/records.jsonl.gz")).unwrap()).read_to_string(&mut gz).unwrap();
+    let records = work.join("bench.records.jsonl");
+    std::fs::write(&records, gz).unwrap();
+    let mut c = bin();
+    if let Some(cfg) = config {
+        c.arg("--config").arg(cfg);
+    }
+    c.arg("analyze").arg(&records).arg("--out").arg(out).args(["--train", "6m"]).output().unwrap()
 }
 
 fn export(format: &str, dir: &Path, to: &Path, env: &[(&str, &str)]) -> String {
@@ -554,12 +564,8 @@ fn alert_outputs_reach_local_receivers() {
         }
         bodies
     });
-    let mut gz = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(fixture("attack-bench/seed0/records.jsonl.gz")).unwrap()).read_to_string(&mut gz).unwrap();
-    let records = t.join("records.jsonl");
-    std::fs::write(&records, gz).unwrap();
     let out = t.join("out");
-    let o = bin().arg("--config").arg(&cfg).arg("analyze").arg(&records).arg("--out").arg(&out).args(["--train", "6m"]).output().unwrap();
+    let o = analyze_bench(Some(&cfg), t, &out);
     assert!(o.status.success(), "{}", stderr(&o));
     let alerts = std::fs::read_to_string(out.join("alerts.jsonl")).unwrap().lines().count();
     let critical = std::fs::read_to_string(out.join("alerts.jsonl")).unwrap().lines().filter(|l| l.contains("\"severity\":\"critical\"")).count();
@@ -675,12 +681,8 @@ srv.serve_forever()
         ),
     )
     .unwrap();
-    let mut gz = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(fixture("attack-bench/seed0/records.jsonl.gz")).unwrap()).read_to_string(&mut gz).unwrap();
-    let records = t.join("records.jsonl");
-    std::fs::write(&records, gz).unwrap();
     let out = t.join("out");
-    let o = bin().arg("--config").arg(&cfg).arg("analyze").arg(&records).arg("--out").arg(&out).args(["--train", "6m"]).output().unwrap();
+    let o = analyze_bench(Some(&cfg), t, &out);
     assert!(o.status.success(), "{}", stderr(&o));
     let alerts = std::fs::read_to_string(out.join("alerts.jsonl")).unwrap();
     let mut critical: Vec<String> = alerts
