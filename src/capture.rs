@@ -128,6 +128,7 @@ pub fn run(args: CaptureArgs, config: std::sync::Arc<crate::config::Resolved>) -
             last_drops = drops;
             tracing::info!(records = writer.written, "capture running");
             let p = pipeline.progress();
+            let live = pipeline.live_counts();
             crate::metrics::SensorMetrics {
                 running: true,
                 updated: crate::metrics::wall_now(),
@@ -136,8 +137,10 @@ pub fn run(args: CaptureArgs, config: std::sync::Arc<crate::config::Resolved>) -
                 interface_drops: stats.iter().map(|s| s.if_dropped).sum(),
                 queue_drops: p.queue_drops,
                 not_analysed: feed.as_ref().map_or(0, |f| f.dropped),
-                transactions: writer.written,
-                ..Default::default()
+                flows: live.flows,
+                http_flows: live.http_flows,
+                transactions: live.transactions,
+                anomalies: live.anomalies,
             }
             .write(&c.out);
         }

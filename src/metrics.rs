@@ -20,7 +20,8 @@ pub struct SensorMetrics {
     pub queue_drops: u64,
     /// Records the analysis thread could not take in time (live capture).
     pub not_analysed: u64,
-    /// TCP flows and those that carried HTTP; known at the end of a run.
+    /// TCP flows and those that carried HTTP (while capturing, as the flow workers last
+    /// reported them: at most a batch behind).
     pub flows: u64,
     pub http_flows: u64,
     /// Transactions (API call records) written.

@@ -420,8 +420,8 @@ async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         let _ = writeln!(o, "apitap_sensor_metrics_age_seconds {:.0}", (wall_now() - m.updated).max(0.0));
         for (name, help, v) in [
             ("apitap_packets_total", "Packets read.", m.packets),
-            ("apitap_flows_total", "TCP flows (known at the end of a run).", m.flows),
-            ("apitap_http_flows_total", "TCP flows that carried HTTP (known at the end of a run).", m.http_flows),
+            ("apitap_flows_total", "TCP flows.", m.flows),
+            ("apitap_http_flows_total", "TCP flows that carried HTTP.", m.http_flows),
             ("apitap_transactions_total", "API call records written.", m.transactions),
             ("apitap_records_not_analysed_total", "Records the analysis could not take in time.", m.not_analysed),
         ] {

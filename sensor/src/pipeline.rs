@@ -79,6 +79,32 @@ impl Summary {
     }
 }
 
+/// Counters the flow stages report while a run goes on (cumulative), so a live capture can
+/// publish them before [`Pipeline::finish`] gathers the exact totals.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveCounts {
+    pub transactions: u64,
+    pub flows: u64,
+    pub http_flows: u64,
+    /// Records by anomaly name.
+    pub anomalies: BTreeMap<String, u64>,
+}
+
+impl LiveCounts {
+    fn of(counts: &RecordCounts, flows: &FlowStats) -> LiveCounts {
+        LiveCounts { transactions: counts.transactions, flows: flows.flows, http_flows: flows.http_flows, anomalies: counts.anomalies.clone() }
+    }
+
+    fn add(&mut self, o: &LiveCounts) {
+        self.transactions += o.transactions;
+        self.flows += o.flows;
+        self.http_flows += o.http_flows;
+        for (k, v) in &o.anomalies {
+            *self.anomalies.entry(k.clone()).or_default() += v;
+        }
+    }
+}
+
 /// Per-record counts, kept where the records are made and added up at the end.
 #[derive(Clone, Debug, Default)]
 struct RecordCounts {
@@ -278,6 +304,9 @@ struct WorkerOut {
     out: Output,
     watermark: u64,
     done: Option<(FlowStats, RecordCounts)>,
+    /// The worker's counters so far, sent with each batch's output (not with the chunks
+    /// sent mid-batch: once per batch is often enough and costs a map clone).
+    live: Option<LiveCounts>,
 }
 
 struct Worker {
@@ -292,6 +321,7 @@ struct Worker {
     next: usize,
     watermark: u64,
     finished: Option<(FlowStats, RecordCounts)>,
+    live: LiveCounts,
 }
 
 struct Threaded {
@@ -362,7 +392,7 @@ fn worker_loop(id: usize, mut table: FlowTable, ch: WorkerChannels, keep_records
                 // Send before taking a fresh buffer: taking one may wait for the merger,
                 // which may need these very records to make progress.
                 let full = std::mem::take(&mut out);
-                let _ = ch.out.send(WorkerOut { worker: id, out: full, watermark, done: None });
+                let _ = ch.out.send(WorkerOut { worker: id, out: full, watermark, done: None, live: None });
                 out = fresh(&ch.given);
             }
         };
@@ -400,6 +430,8 @@ fn worker_loop(id: usize, mut table: FlowTable, ch: WorkerChannels, keep_records
             table.finish_all(&mut |c, at| push(c, at, end));
             done = Some((table.stats.clone(), std::mem::take(&mut counts)));
         }
+        // The last output carries the exact totals instead.
+        let live = done.is_none().then(|| LiveCounts::of(&counts, &table.stats));
         let last = done.is_some();
         watermark = if last { u64::MAX } else { batch.watermark };
         batch.items.clear();
@@ -407,7 +439,7 @@ fn worker_loop(id: usize, mut table: FlowTable, ch: WorkerChannels, keep_records
         // Release the capture blocks now, so the reader can reuse them.
         batch.blocks.clear();
         let _ = ch.spare.send(batch);
-        if ch.out.send(WorkerOut { worker: id, out, watermark, done }).is_err() || last {
+        if ch.out.send(WorkerOut { worker: id, out, watermark, done, live }).is_err() || last {
             break;
         }
     }
@@ -475,6 +507,7 @@ impl Pipeline {
                         next: 0,
                         watermark: 0,
                         finished: None,
+                        live: LiveCounts::default(),
                     }
                 })
                 .collect();
@@ -742,6 +775,21 @@ impl Pipeline {
         &self.summary
     }
 
+    /// Transactions, flows and anomalies so far, as the flow workers last reported them (at
+    /// most one batch behind); [`Pipeline::finish`] gives the exact totals.
+    pub fn live_counts(&self) -> LiveCounts {
+        match &self.engine {
+            Engine::Inline { table, counts, .. } => LiveCounts::of(counts, &table.stats),
+            Engine::Threaded(t) => {
+                let mut all = LiveCounts::default();
+                for w in &t.workers {
+                    all.add(&w.live);
+                }
+                all
+            }
+        }
+    }
+
     /// Finishes every flow and returns the counters.
     pub fn finish(mut self, sink: &mut Sink<'_>) -> Summary {
         let end = self.seq + 1;
@@ -798,6 +846,9 @@ fn take_output(workers: &mut [Worker], mut o: WorkerOut) {
     w.watermark = w.watermark.max(o.watermark);
     if let Some(d) = o.done.take() {
         w.finished = Some(d);
+    }
+    if let Some(l) = o.live.take() {
+        w.live = l;
     }
     w.queue.push_back(o.out);
 }
