@@ -122,9 +122,10 @@ impl LiveInventory {
             Some(d)
         };
         let blocklist = match (&detector, cfg.raw.blocklist.enabled) {
-            (Some(_), true) => {
+            (Some(d), true) => {
                 let mut b = BlockList::new(cfg.policy.clone());
                 b.restore(store.load_blocklist()?);
+                b.mark_applied(&d.incidents().alerts);
                 Some(b)
             }
             _ => None,

@@ -317,12 +317,16 @@ impl BlockList {
                 self.removed.insert(e.key.clone());
                 continue;
             }
-            if e.origin == Origin::Alert {
-                for id in &e.alert_ids {
-                    self.applied.insert(id.clone(), f64::INFINITY);
-                }
-            }
             self.entries.insert(e.key.clone(), e);
+        }
+    }
+
+    /// Marks `alerts` as applied as they stand (the alerts a resumed detector already had):
+    /// only what goes on after this, or is new, changes the list, so a restart neither
+    /// re-extends old blocks nor misses an incident that continues.
+    pub fn mark_applied(&mut self, alerts: &[Alert]) {
+        for a in alerts {
+            self.applied.insert(a.id.clone(), a.last_seen);
         }
     }
 
@@ -614,6 +618,23 @@ mod tests {
         b.expire(1e9);
         assert!(b.is_empty());
         assert_eq!(b.take_changes().1.len(), 1);
+    }
+
+    #[test]
+    fn a_resumed_list_extends_only_incidents_that_go_on() {
+        let mut first = BlockList::new(BlockPolicy::default());
+        let mut a = alert("a1", Attack::Bola, Severity::High, &["198.51.100.7"], "ip", "198.51.100.7");
+        let b_alert = alert("a2", Attack::Bola, Severity::High, &["198.51.100.8"], "ip", "198.51.100.8");
+        first.apply_alerts(&[a.clone(), b_alert.clone()], 1000.0);
+        // A restart: the store's entries and the detector's alerts come back.
+        let mut b = BlockList::new(BlockPolicy::default());
+        b.restore(first.entries().into_iter().cloned().collect());
+        b.mark_applied(&[a.clone(), b_alert.clone()]);
+        a.last_seen += 60.0;
+        b.apply_alerts(&[a, b_alert], 5000.0);
+        let expires = |ip: &str| b.get(&BlockKey::parse(ip).unwrap()).unwrap().expires;
+        assert_eq!(expires("198.51.100.7"), 5000.0 + 6.0 * 3600.0);
+        assert_eq!(expires("198.51.100.8"), 1000.0 + 6.0 * 3600.0);
     }
 
     #[test]
