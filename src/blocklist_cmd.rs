@@ -23,7 +23,7 @@ fn open(dir: &Path, create: bool) -> Result<Store> {
 }
 
 fn severity(s: &str) -> Result<Severity> {
-    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| anyhow::anyhow!("'{s}' is not a severity (low, medium, high, critical)"))
+    Severity::from_name(s).with_context(|| format!("'{s}' is not a severity (low, medium, high, critical)"))
 }
 
 /// The key of the credential in a `Name: value` header, hashed with DIR's key.

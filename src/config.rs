@@ -244,13 +244,8 @@ fn output(o: &OutputSection, name: &str) -> Result<OutputConfig> {
         "ocsf" => AlertFormat::Ocsf,
         f => bail!("format: '{f}' is not one of alert, ecs, ocsf"),
     };
-    let min_severity = match o.min_severity.as_deref().unwrap_or("low") {
-        "low" => Severity::Low,
-        "medium" => Severity::Medium,
-        "high" => Severity::High,
-        "critical" => Severity::Critical,
-        s => bail!("min_severity: '{s}' is not one of low, medium, high, critical"),
-    };
+    let sev = o.min_severity.as_deref().unwrap_or("low");
+    let min_severity = Severity::from_name(sev).with_context(|| format!("min_severity: '{sev}' is not one of low, medium, high, critical"))?;
     let unexpected = |keys: &[(&str, bool)]| -> Result<()> {
         for (k, set) in keys {
             if *set {
@@ -364,14 +359,14 @@ pub fn check(path: Option<&Path>, print: bool) -> Result<std::process::ExitCode>
         println!("  output       {}: {to}, {:?} format, {} and above", o.name, o.format, o.min_severity.name());
     }
     if print {
-        println!("{}", toml_of(&r.raw)?);
+        println!("{}", effective(&r.raw)?);
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-fn toml_of(c: &Config) -> Result<String> {
-    // serde_json is already here; figment can render TOML only through the toml crate, so
-    // the effective configuration is shown as JSON, which TOML users read as easily.
+/// The effective configuration, as JSON: figment can render TOML only through the toml
+/// crate, and JSON reads as easily.
+fn effective(c: &Config) -> Result<String> {
     serde_json::to_string_pretty(c).context("cannot render the configuration")
 }
 

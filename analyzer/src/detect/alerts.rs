@@ -96,6 +96,11 @@ impl Severity {
         }
     }
 
+    /// The severity a stable name names.
+    pub fn from_name(s: &str) -> Option<Severity> {
+        [Severity::Low, Severity::Medium, Severity::High, Severity::Critical].into_iter().find(|v| v.name() == s)
+    }
+
     fn up(self) -> Severity {
         match self {
             Severity::Low => Severity::Medium,

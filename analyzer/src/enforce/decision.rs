@@ -45,7 +45,8 @@ pub struct Decision<'a> {
 #[derive(Debug)]
 pub struct Matcher {
     entries: Vec<BlockEntry>,
-    exact: HashMap<(BlockKind, String), usize>,
+    /// Identity entries by kind, then value (so a lookup borrows the request's string).
+    exact: HashMap<BlockKind, HashMap<String, usize>>,
     hosts: HashMap<IpAddr, usize>,
     /// CIDR entries by prefix length, longest first.
     nets: Vec<(u8, HashMap<IpNet, usize>)>,
@@ -69,7 +70,7 @@ impl Matcher {
                     by_len.entry(net.prefix_len()).or_default().insert(net, i);
                 }
                 None => {
-                    exact.insert((e.key.kind, e.key.value.clone()), i);
+                    exact.entry(e.key.kind).or_insert_with(HashMap::new).insert(e.key.value.clone(), i);
                 }
             }
         }
@@ -110,9 +111,7 @@ impl Matcher {
     }
 
     fn identity_entry(&self, kind: BlockKind, value: &str, now: f64) -> Option<&BlockEntry> {
-        // The map is keyed by owned strings; a lookup allocates one short string, which is
-        // cheaper than a second index keyed by hashes of borrowed ones.
-        self.exact.get(&(kind, value.to_string())).and_then(|i| self.entries.get(*i)).filter(|e| e.active(now))
+        self.exact.get(&kind).and_then(|m| m.get(value)).and_then(|i| self.entries.get(*i)).filter(|e| e.active(now))
     }
 
     /// Decides on one request at wall-clock time `now` (Unix seconds).

@@ -232,7 +232,7 @@ impl Store {
         for row in rows {
             let (kind, value, attack, severity, ids, origin, created, updated, expires, reason) = row.map_err(q)?;
             let key = BlockKind::from_name(&kind).and_then(|k| BlockKey::new(k, &value).ok());
-            let severity = serde_json::from_value(serde_json::Value::String(severity)).ok();
+            let severity = crate::detect::alerts::Severity::from_name(&severity);
             let origin = match origin.as_str() {
                 "alert" => Some(Origin::Alert),
                 "manual" => Some(Origin::Manual),
