@@ -6,7 +6,8 @@ use crate::cli::{BlocklistArgs, BlocklistCommand, Format};
 use crate::config::Resolved;
 use crate::metrics::wall_now;
 use analyzer::detect::alerts::Severity;
-use analyzer::enforce::blocklist::{BlockKey, BlockKind, BlockList};
+use analyzer::enforce::blocklist::{BlockKey, BlockList};
+use analyzer::enforce::decision;
 use analyzer::export::blocklist::{self as exports, ExportOptions};
 use analyzer::store::Store;
 use anyhow::{bail, Context, Result};
@@ -29,12 +30,23 @@ fn severity(s: &str) -> Result<Severity> {
 /// The key of the credential in a `Name: value` header, hashed with DIR's key.
 fn credential_key(dir: &Path, header: &str) -> Result<BlockKey> {
     let (name, value) = header.split_once(':').with_context(|| format!("--credential '{header}' is not 'Name: value'"))?;
-    let key = crate::output::hash_key(None, dir)?;
-    let hasher = sensor::hash::CredentialHasher::new(key);
-    let raw = [sensor::http::parse::RawHeader { name: name.trim().as_bytes(), value: std::borrow::Cow::Borrowed(value.trim().as_bytes()) }];
-    let c = sensor::http::message::credential(&raw, None, &hasher)
-        .with_context(|| format!("'{}' carries no credential apitap recognises (Authorization, an API-key header, or a session cookie)", name.trim()))?;
-    Ok(BlockKey::new(BlockKind::of_scheme(&c.scheme), &c.hash)?)
+    let hasher = sensor::hash::CredentialHasher::new(crate::output::hash_key(None, dir)?);
+    decision::request_credential(&[(name.trim(), value.trim())], "", &hasher)
+        .as_ref()
+        .and_then(decision::credential_key)
+        .with_context(|| format!("'{}' carries no credential apitap recognises (Authorization, an API-key header, or a session cookie)", name.trim()))
+}
+
+/// Loads DIR's block list under the configured policy, applies `change`, and saves what it
+/// changed (so does a tightened policy's cleanup).
+fn edit(dir: &Path, create: bool, cfg: &Resolved, change: impl FnOnce(&mut BlockList) -> Result<()>) -> Result<()> {
+    let mut store = open(dir, create)?;
+    let mut list = BlockList::new(cfg.policy.clone());
+    list.restore(store.load_blocklist()?);
+    change(&mut list)?;
+    let (changed, removed) = list.take_changes();
+    store.save_blocklist(&changed, &removed)?;
+    Ok(())
 }
 
 pub fn run(args: BlocklistArgs, cfg: &Resolved) -> Result<ExitCode> {
@@ -129,25 +141,13 @@ pub fn run(args: BlocklistArgs, cfg: &Resolved) -> Result<ExitCode> {
                 Some(t) => t.as_secs_f64(),
                 None => cfg.policy.ttl_of(sev).with_context(|| format!("the configuration gives {} no TTL: pass --ttl", sev.name()))?,
             };
-            let mut store = open(&out, true)?;
-            let mut list = BlockList::new(cfg.policy.clone());
-            list.restore(store.load_blocklist()?);
-            list.add_manual(key.clone(), sev, ttl, &note, wall_now())?;
-            let (changed, removed) = list.take_changes();
-            store.save_blocklist(&changed, &removed)?;
+            edit(&out, true, cfg, |list| Ok(list.add_manual(key.clone(), sev, ttl, &note, wall_now())?))?;
             println!("blocked {key} for {}s", ttl as u64);
             Ok(ExitCode::SUCCESS)
         }
         BlocklistCommand::Remove { out, key } => {
             let key = BlockKey::parse(&key)?;
-            let mut store = open(&out, false)?;
-            let mut list = BlockList::new(cfg.policy.clone());
-            list.restore(store.load_blocklist()?);
-            if !list.remove(&key) {
-                bail!("{key} is not in the block list");
-            }
-            let (changed, removed) = list.take_changes();
-            store.save_blocklist(&changed, &removed)?;
+            edit(&out, false, cfg, |list| if list.remove(&key) { Ok(()) } else { bail!("{key} is not in the block list") })?;
             println!("removed {key}");
             Ok(ExitCode::SUCCESS)
         }

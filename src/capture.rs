@@ -133,15 +133,15 @@ pub fn run(args: CaptureArgs, config: std::sync::Arc<crate::config::Resolved>) -
                 running: true,
                 updated: crate::metrics::wall_now(),
                 packets: p.packets,
-                kernel_drops: stats.iter().map(|s| s.dropped).sum(),
-                interface_drops: stats.iter().map(|s| s.if_dropped).sum(),
                 queue_drops: p.queue_drops,
                 not_analysed: feed.as_ref().map_or(0, |f| f.dropped),
                 flows: live.flows,
                 http_flows: live.http_flows,
                 transactions: live.transactions,
                 anomalies: live.anomalies,
+                ..Default::default()
             }
+            .with_interfaces(&stats)
             .write(&c.out);
         }
     }
@@ -150,11 +150,8 @@ pub fn run(args: CaptureArgs, config: std::sync::Arc<crate::config::Resolved>) -
     let (_, rotated) = writer.finish()?;
     let not_analysed = feed.as_ref().map_or(0, |f| f.dropped);
     let inventory = feed.map(InventoryFeed::finish).transpose()?;
-    let mut m = crate::metrics::SensorMetrics::from_summary(&summary);
-    m.kernel_drops = stats.iter().map(|s| s.dropped).sum();
-    m.interface_drops = stats.iter().map(|s| s.if_dropped).sum();
-    m.not_analysed = not_analysed;
-    m.write(&c.out);
+    let m = crate::metrics::SensorMetrics { not_analysed, ..crate::metrics::SensorMetrics::from_summary(&summary) };
+    m.with_interfaces(&stats).write(&c.out);
     let elapsed = started.elapsed();
     if !c.quiet {
         let mut extra = iface_lines(&stats);

@@ -50,6 +50,15 @@ impl SensorMetrics {
         }
     }
 
+    /// With the interfaces' kernel and interface drop counters.
+    pub fn with_interfaces(self, stats: &[sensor::capture::IfaceStats]) -> SensorMetrics {
+        SensorMetrics {
+            kernel_drops: stats.iter().map(|s| s.dropped).sum(),
+            interface_drops: stats.iter().map(|s| s.if_dropped).sum(),
+            ..self
+        }
+    }
+
     /// Writes DIR/metrics.json atomically; a failure is logged, never fatal (the records are
     /// what matters).
     pub fn write(&self, dir: &Path) {

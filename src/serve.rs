@@ -331,7 +331,7 @@ async fn decision(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<So
     };
     // For nginx's credential map (auth_request_set): the key this request's credential
     // would be blocked by, when it has one.
-    if let Some(k) = snap.matcher.credential_key(&req) {
+    if let Some(k) = &d.credential {
         if let Ok(v) = HeaderValue::from_str(&k.to_string()) {
             resp.headers_mut().insert("x-apitap-credential", v);
         }

@@ -134,11 +134,22 @@ fn parse_addr(s: &str) -> Option<IpAddr> {
 
 /// The user a call names, if any: JWT subject, then the Basic/Digest user.
 pub fn user_of(call: &ApiCall) -> Option<String> {
-    if let Some(sub) = call.auth_jwt.as_ref().and_then(|j| j.sub.as_deref()) {
-        let iss = call.auth_jwt.as_ref().and_then(|j| j.iss.as_deref()).unwrap_or("");
-        return Some(if iss.is_empty() { format!("sub:{sub}") } else { format!("sub:{sub}@{iss}") });
+    if let Some(jwt) = &call.auth_jwt {
+        if let Some(sub) = jwt_subject(jwt) {
+            return Some(format!("sub:{sub}"));
+        }
     }
     call.auth_user.as_ref().map(|u| format!("user:{u}"))
+}
+
+/// A JWT's subject as users and block lists name it: `SUB@ISSUER`, or `SUB` when the token
+/// names no issuer.
+pub fn jwt_subject(jwt: &sensor::record::JwtRecord) -> Option<String> {
+    let sub = jwt.sub.as_deref()?;
+    Some(match jwt.iss.as_deref().filter(|i| !i.is_empty()) {
+        Some(iss) => format!("{sub}@{iss}"),
+        None => sub.to_string(),
+    })
 }
 
 /// What the graph knows of one credential or user.

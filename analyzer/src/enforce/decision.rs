@@ -9,10 +9,10 @@
 //! dry-run the verdict is always allow, with the entry that would have blocked.
 
 use super::blocklist::{AllowList, BlockEntry, BlockKey, BlockKind};
-use crate::detect::identity::{client_ip_of, Forwarding, TrustedProxies};
+use crate::detect::identity::{client_ip_of, jwt_subject, Forwarding, TrustedProxies};
 use ipnet::IpNet;
 use sensor::hash::CredentialHasher;
-use sensor::http::message::{credential, query_of};
+use sensor::http::message::{credential, query_of, Credential};
 use sensor::http::parse::RawHeader;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -39,6 +39,20 @@ pub struct Decision<'a> {
     pub client_ip: Option<IpAddr>,
     pub allowlisted: bool,
     pub dry_run: bool,
+    /// The key the request's credential is (or would be) blocked by, if it carries one
+    /// (what `X-Apitap-Credential` says).
+    pub credential: Option<BlockKey>,
+}
+
+/// The credential a request carries, found and hashed as the sensor does for records.
+pub fn request_credential(headers: &[(&str, &str)], url: &str, hasher: &CredentialHasher) -> Option<Credential> {
+    let raw: Vec<RawHeader<'_>> = headers.iter().map(|(k, v)| RawHeader { name: k.as_bytes(), value: std::borrow::Cow::Borrowed(v.as_bytes()) }).collect();
+    credential(&raw, query_of(url.as_bytes()), hasher)
+}
+
+/// The block-list key of a credential.
+pub fn credential_key(c: &Credential) -> Option<BlockKey> {
+    BlockKey::new(BlockKind::of_scheme(&c.scheme), &c.hash).ok()
 }
 
 /// A read-only view of the block list built for lookups.
@@ -125,19 +139,19 @@ impl Matcher {
             };
             client_ip_of(peer, &fwd, &self.trusted)
         });
-        let mut d = Decision { block: false, entry: None, client_ip, allowlisted: false, dry_run: self.dry_run };
+        let cred = request_credential(&req.headers, req.url, &self.hasher);
+        let credential = cred.as_ref().and_then(credential_key);
+        let mut d = Decision { block: false, entry: None, client_ip, allowlisted: false, dry_run: self.dry_run, credential };
         if client_ip.is_some_and(|ip| self.allow.contains_ip(&ip)) {
             d.allowlisted = true;
             return d;
         }
         let mut entry = client_ip.and_then(|ip| self.ip_entry(ip, now));
-        if entry.is_none() && !self.exact.is_empty() {
-            if let Some(c) = self.credential_of(req) {
-                entry = self.identity_entry(BlockKind::of_scheme(&c.scheme), &c.hash, now);
+        if entry.is_none() {
+            if let Some(c) = &cred {
+                entry = d.credential.as_ref().and_then(|k| self.identity_entry(k.kind, &k.value, now));
                 if entry.is_none() {
-                    if let Some(sub) = c.jwt.as_ref().and_then(|j| j.sub.as_deref()) {
-                        let iss = c.jwt.as_ref().and_then(|j| j.iss.as_deref()).unwrap_or("");
-                        let v = if iss.is_empty() { sub.to_string() } else { format!("{sub}@{iss}") };
+                    if let Some(v) = c.jwt.as_ref().and_then(jwt_subject) {
                         entry = self.identity_entry(BlockKind::JwtSub, &v, now);
                     }
                 }
@@ -153,17 +167,7 @@ impl Matcher {
         d
     }
 
-    /// The key a request's credential would be blocked by (what `X-Apitap-Credential` says).
-    pub fn credential_key(&self, req: &DecisionRequest<'_>) -> Option<BlockKey> {
-        let c = self.credential_of(req)?;
-        BlockKey::new(BlockKind::of_scheme(&c.scheme), &c.hash).ok()
-    }
 
-    fn credential_of(&self, req: &DecisionRequest<'_>) -> Option<sensor::http::message::Credential> {
-        let raw: Vec<RawHeader<'_>> =
-            req.headers.iter().map(|(k, v)| RawHeader { name: k.as_bytes(), value: std::borrow::Cow::Borrowed(v.as_bytes()) }).collect();
-        credential(&raw, query_of(req.url.as_bytes()), &self.hasher)
-    }
 }
 
 #[cfg(test)]
