@@ -360,12 +360,20 @@ fn serve(dir: &Path, port: u16, env: &[(&str, &str)]) -> Killed {
         .spawn()
         .unwrap();
     let k = Killed(child);
-    let until = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < until, "apitap serve did not start");
+    wait_for("apitap serve to listen", 20, || TcpStream::connect(("127.0.0.1", port)).ok());
+    k
+}
+
+/// Polls `ready` until it gives a value, failing the test after `secs` seconds.
+fn wait_for<T>(what: &str, secs: u64, mut ready: impl FnMut() -> Option<T>) -> T {
+    let until = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = ready() {
+            return v;
+        }
+        assert!(Instant::now() < until, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    k
 }
 
 /// The end-to-end: a real nginx with `auth_request` in front of an upstream asks
@@ -399,11 +407,7 @@ fn nginx_auth_request_blocks_flagged_clients() {
         .spawn()
         .unwrap();
     let _nginx = Killed(nginx);
-    let until = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", front)).is_err() {
-        assert!(Instant::now() < until, "nginx did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for("nginx to listen", 10, || TcpStream::connect(("127.0.0.1", front)).ok());
     let get = |ip: &str, extra: &[(&str, &str)]| {
         let mut h = vec![("X-Forwarded-For", ip)];
         h.extend_from_slice(extra);
@@ -664,14 +668,7 @@ srv.serve_forever()
         .spawn()
         .unwrap();
     let _server = Killed(child);
-    let until = Instant::now() + Duration::from_secs(20);
-    let port = loop {
-        if let Ok(p) = std::fs::read_to_string(t.join("port")) {
-            break p.trim().to_string();
-        }
-        assert!(Instant::now() < until, "the HTTPS receiver did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let port = wait_for("the HTTPS receiver to start", 20, || std::fs::read_to_string(t.join("port")).ok().map(|p| p.trim().to_string()));
     let cfg = t.join("apitap.toml");
     std::fs::write(
         &cfg,
