@@ -21,14 +21,16 @@ import sys
 
 def norm(template):
     """Parameter names erased. A segment holding more than one parameter, or a parameter
-    with text around it other than a file extension (`{base}...{head}`), is one value to a
-    router that splits on `/`: it becomes `{}`."""
+    with text around it (`{base}...{head}`), is one value to a router that splits on `/`:
+    it becomes `{}`, keeping a file extension it ends with (`{name}-issues-{id}.zip` is
+    `{}.zip`, as its values all end in `.zip`)."""
     out = []
     for s in (s for s in template.split("/") if s):
         if "{" in s:
             t = re.sub(r"\{[^}]*\}", "{}", s)
-            if t != "{}" and not re.fullmatch(r"\{\}\.[A-Za-z0-9]+", t):
-                t = "{}"
+            if t != "{}":
+                ext = re.search(r"\}[^{}]*?(\.[A-Za-z0-9]+)$", t)
+                t = "{}" + ext.group(1) if ext else "{}"
             s = t
         out.append(s)
     return "/" + "/".join(out)

@@ -11,8 +11,8 @@
 //!
 //! Deciding whether names at a position are values or fixed path words uses what the tree
 //! records per node: how many distinct names share the position, how often each was used
-//! and by how many clients, whether a name is in the API path vocabulary
-//! ([`super::words`]) and whether it looks generated. Positions whose children already
+//! and by how many clients, which operations its calls end in, whether a name is in the API
+//! path vocabulary ([`super::words`]) and whether it looks generated. Positions whose children already
 //! include recognised values are parameters; their plain names stay literal only when they
 //! read as path words.
 //!
@@ -65,6 +65,9 @@ struct Node {
     /// happens to look like a value (`/1/boards`, `/rest/api/3/issue`, `/2010-04-01/`).
     samples: Vec<Box<str>>,
     more: bool,
+    /// Whether a segment that led here had a character that is not a hex digit: values of
+    /// one hex alphabet let a name spelt in it be one of them (`bbfbe` beside `7a13c`).
+    not_hex: bool,
     ends: Vec<(Box<str>, Box<EndpointStats>)>,
 }
 
@@ -222,6 +225,7 @@ impl PathTree {
         n.client(client);
         if let Some(s) = seg {
             n.seg.observe_text(s);
+            n.not_hex |= !s.bytes().all(|b| b.is_ascii_hexdigit());
             if !n.more && !n.samples.iter().any(|v| &**v == s) {
                 if n.samples.len() < SAMPLES {
                     n.samples.push(s.into());
@@ -350,12 +354,16 @@ impl PathTree {
         // Children of the group, by name and by value kind.
         let mut literals: BTreeMap<&str, Vec<NodeId>> = BTreeMap::new();
         let mut values: BTreeMap<Option<&str>, ValueGroup<'_>> = BTreeMap::new();
+        let mut recognised: Vec<NodeId> = Vec::new();
         for id in group {
             let n = &self.nodes[*id as usize];
             for (name, child) in &n.literals {
                 literals.entry(name).or_default().push(*child);
             }
             for (key, child) in &n.values {
+                if matches!(key, ValueKey::Kind(k, None) if *k != SegmentKind::Literal) {
+                    recognised.push(*child);
+                }
                 let (ext, kind, known) = match key {
                     ValueKey::Kind(k, e) => (e.as_deref(), Some(*k), None),
                     ValueKey::Overflow => (None, Some(SegmentKind::Literal), None),
@@ -393,7 +401,14 @@ impl PathTree {
         let value_ids: Vec<NodeId> = {
             let typed_ids: Vec<NodeId> = values.values().flat_map(|(ids, _, _)| ids.iter().copied()).collect();
             if typed_ids.is_empty() {
-                infos.iter().filter(|n| api_word(n.name).is_none() && !pascal_case(n.name)).flat_map(|n| literals[n.name].iter().copied()).collect()
+                // Busy names are left out as they are from the estimate of whether names
+                // vary: a path word missing from the vocabulary (`/checklists/{id}/board/…`)
+                // would make the words beside it look like values.
+                infos
+                    .iter()
+                    .filter(|n| api_word(n.name).is_none() && !pascal_case(n.name) && !n.busy())
+                    .flat_map(|n| literals[n.name].iter().copied())
+                    .collect()
             } else {
                 typed_ids
             }
@@ -413,7 +428,11 @@ impl PathTree {
             let own = literals[info.name].iter().any(|id| value_ids.contains(id));
             info.follows_like_values = !own && !next.is_empty() && shared * 2 >= next.len() && shared >= 1;
         }
-        let name_hits: u64 = infos.iter().map(|n| n.hits).sum();
+        let at = Position {
+            name_hits: infos.iter().map(|n| n.hits).sum(),
+            rare_hits: infos.iter().filter(|n| n.may_be_value() && !n.busy()).map(|n| n.hits).sum(),
+            values_continue_varying,
+        };
         // Names vary like values when many of them were each used rarely; a position with
         // an overflow or a parameter from an earlier run has already shown it does.
         let proven = values.values().any(|(_, kinds, known)| known.is_some() || kinds.contains(&SegmentKind::Literal));
@@ -425,19 +444,33 @@ impl PathTree {
             TemplateSegment::Literal(l) => Some(l.clone()),
             _ => None,
         });
+        let mut joins: Vec<bool> = infos
+            .iter()
+            .map(|info| {
+                if names_vary {
+                    !stays_literal(info, &at)
+                } else {
+                    // At a position of fixed names, only a name that looks generated joins a
+                    // parameter, and only one the position already has; so does a name the
+                    // position's hex values could have been (`bbfbe` beside `7a13c`), and,
+                    // where REST puts an item's identifier, a rare name no vocabulary knows
+                    // (`/users/jmorgan` beside `/users/{uuid}`).
+                    typed
+                        && (looks_generated(info.name)
+                            || self.spelt_like_hex_values(info.name, &values)
+                            || (after_collection && info.hits <= 2 && api_word(info.name).is_none() && !pascal_case(info.name)))
+                }
+            })
+            .collect();
+        if names_vary {
+            self.keep_distinct_shapes(&infos, &literals, &mut joins);
+        }
         // Names that join the parameter, bucketed by the file extension they carry, as
         // recognised values are (`US.json` joins `{code}.json`).
         let mut joined: BTreeMap<Option<&str>, Vec<NodeId>> = BTreeMap::new();
         let mut joined_names = 0usize;
-        for info in &infos {
+        for (info, joins) in infos.iter().zip(joins) {
             let ids = &literals[info.name];
-            let joins = if names_vary {
-                !stays_literal(info, name_hits, values_continue_varying)
-            } else {
-                // At a position of fixed names, only a name that looks generated joins a
-                // parameter, and only one the position already has.
-                typed && looks_generated(info.name)
-            };
             if joins {
                 joined.entry(split_extension(info.name).map(|(_, e)| e)).or_default().extend(ids);
                 joined_names += 1;
@@ -446,6 +479,24 @@ impl PathTree {
             prefix.push(TemplateSegment::Literal(info.name.to_string()));
             self.derive(ids, prefix, path_params, confidence, out);
             prefix.pop();
+        }
+        // A recognised value that is the only one of its kind here and busy is a fixed word
+        // that looks like a value, even where names join a parameter beside it
+        // (`/metadata/enterprise/securityClassification-6VMVochwUWo` beside
+        // `/metadata/enterprise/{template_key}`); decided before the names join, which would
+        // give the group more than one value.
+        if let Some((ids, _, None)) = values.get_mut(&None) {
+            // Recognised values only: the overflow holds names.
+            let typed: Vec<NodeId> = ids.iter().copied().filter(|id| recognised.contains(id)).collect();
+            if let Some(word) = self.fixed_word(&typed) {
+                ids.retain(|id| !typed.contains(id));
+                if ids.is_empty() {
+                    values.remove(&None);
+                }
+                prefix.push(TemplateSegment::Literal(word));
+                self.derive(&typed, prefix, path_params, confidence, out);
+                prefix.pop();
+            }
         }
         for (ext, ids) in joined {
             let e = values.entry(ext).or_insert_with(|| (Vec::new(), Vec::new(), None));
@@ -525,6 +576,74 @@ impl PathTree {
         names_vary(&infos, false)
     }
 
+    /// Whether `name` could be one of the position's recognised values: they are all hex
+    /// digits, as `name` is, of its length. Hex ids without a digit read as words (`bbfbe`,
+    /// one in thirty of five-character ids), and so do a few English words (`decade`), which
+    /// no vocabulary keeps as path names.
+    fn spelt_like_hex_values(&self, name: &str, values: &BTreeMap<Option<&str>, ValueGroup<'_>>) -> bool {
+        let Some((ids, kinds, None)) = values.get(&None) else { return false };
+        if is_api_word(name) || !name.bytes().all(|b| b.is_ascii_hexdigit()) || kinds.contains(&SegmentKind::Literal) {
+            return false;
+        }
+        // Lengths as text: integers keep a numeric range instead, so their samples stand in.
+        let (mut lo, mut hi) = (u32::MAX, 0u32);
+        for id in ids {
+            let n = &self.nodes[*id as usize];
+            if n.not_hex {
+                return false;
+            }
+            let sample_lens = n.samples.iter().map(|v| v.len() as u32);
+            lo = lo.min(n.seg.len_min.into_iter().chain(sample_lens.clone()).min().unwrap_or(u32::MAX));
+            hi = hi.max(n.seg.len_max.into_iter().chain(sample_lens).max().unwrap_or(0));
+        }
+        (lo..=hi).contains(&(name.len() as u32))
+    }
+
+    /// Every value of a parameter takes the same operations, so a busy name whose calls take
+    /// a shape the position's rare names never do is a path word, whatever it looks like:
+    /// `PUT /lists/{id}/closed` beside `GET /lists/{id}/{field}`, or `/actions/{id}/board/…`
+    /// going on where the field names end. A call's shape is its method where it ends at the
+    /// name, or that it goes on. The rare names (one or two calls each) are the evidence that
+    /// the position varies, so they stand for its values; a hot value shares their shape.
+    fn keep_distinct_shapes(&self, infos: &[NameInfo<'_>], literals: &BTreeMap<&str, Vec<NodeId>>, joins: &mut [bool]) {
+        let shape = |ids: &[NodeId]| {
+            let mut calls: BTreeMap<Option<&str>, u64> = BTreeMap::new();
+            for id in ids {
+                let n = &self.nodes[*id as usize];
+                let mut ended = 0;
+                for (m, st) in &n.ends {
+                    *calls.entry(Some(&**m)).or_default() += st.calls;
+                    ended += st.calls;
+                }
+                *calls.entry(None).or_default() += n.hits.saturating_sub(ended);
+            }
+            calls.retain(|_, c| *c > 0);
+            calls
+        };
+        let mut value_shapes: std::collections::HashSet<Option<&str>> = std::collections::HashSet::new();
+        let mut rare = 0usize;
+        for (info, joins) in infos.iter().zip(joins.iter()) {
+            if *joins && info.hits <= 2 {
+                value_shapes.extend(shape(&literals[info.name]).into_keys());
+                rare += 1;
+            }
+        }
+        if rare < 3 {
+            return;
+        }
+        for (info, joins) in infos.iter().zip(joins.iter_mut()) {
+            if !*joins || info.hits < 3 || looks_generated(info.name) {
+                continue;
+            }
+            let calls = shape(&literals[info.name]);
+            let total: u64 = calls.values().sum();
+            let foreign: u64 = calls.iter().filter(|(k, _)| !value_shapes.contains(*k)).map(|(_, c)| *c).sum();
+            if foreign >= 3 && foreign * 2 > total {
+                *joins = false;
+            }
+        }
+    }
+
     /// The one value a group of value nodes ever held, when paths go on from it to several
     /// different names: a version or namespace that looks like a value, not a parameter.
     fn fixed_word(&self, ids: &[NodeId]) -> Option<String> {
@@ -573,6 +692,26 @@ struct NameInfo<'a> {
     plural_twin: bool,
 }
 
+/// What `stays_literal` weighs a name against: the position's calls to names, those of the
+/// rarely used names that may be values, and whether what follows values varies.
+struct Position {
+    name_hits: u64,
+    rare_hits: u64,
+    values_continue_varying: bool,
+}
+
+impl NameInfo<'_> {
+    /// Neither a vocabulary word nor a capitalised name: a name values could be.
+    fn may_be_value(&self) -> bool {
+        api_word(self.name) != Some(Word::Single) && !pascal_case(self.name)
+    }
+
+    /// Used often by several clients: a path word, or a hot value.
+    fn busy(&self) -> bool {
+        self.clients >= 3 && self.hits >= 10
+    }
+}
+
 /// Whether the names at a position vary like a parameter's values: several names that are
 /// not path words, and new ones keep coming. Good-Turing's estimate of the chance that the
 /// next call brings an unseen name (names seen once, over calls) separates an open set of
@@ -580,12 +719,17 @@ struct NameInfo<'a> {
 /// (low: each word comes back). After a collection name (`/branches/…`), where REST puts an
 /// item's identifier, a lower chance is enough.
 fn names_vary(names: &[NameInfo<'_>], after_collection: bool) -> bool {
-    let candidates: Vec<&NameInfo<'_>> = names.iter().filter(|n| api_word(n.name) != Some(Word::Single) && !pascal_case(n.name)).collect();
+    let candidates: Vec<&NameInfo<'_>> = names.iter().filter(|n| n.may_be_value()).collect();
+    // Where REST puts an item's identifier, two names that were each used once and that no
+    // vocabulary knows are two items already: a fixed path word comes back.
+    if after_collection && names.len() == 2 && names.iter().all(|n| n.hits == 1 && api_word(n.name).is_none() && !pascal_case(n.name)) {
+        return true;
+    }
     if candidates.len() < 3 {
         return false;
     }
     // Busy names are path words whatever else is here: they do not dilute the estimate.
-    let rest: Vec<&&NameInfo<'_>> = candidates.iter().filter(|n| !(n.clients >= 3 && n.hits >= 10)).collect();
+    let rest: Vec<&&NameInfo<'_>> = candidates.iter().filter(|n| !n.busy()).collect();
     let calls: u64 = rest.iter().map(|n| n.hits).sum();
     let once = rest.iter().filter(|n| n.hits == 1).count();
     // Names that look generated count as values when rare; busy ones (`users-28-day`) can
@@ -602,7 +746,8 @@ fn names_vary(names: &[NameInfo<'_>], after_collection: bool) -> bool {
 /// - a compound of vocabulary words that several clients used;
 /// - any plain name that several clients used for a large share of the calls to the names
 ///   (not the recognised values) at the position, unless followed as a value is.
-fn stays_literal(n: &NameInfo<'_>, name_hits: u64, values_continue_varying: bool) -> bool {
+fn stays_literal(n: &NameInfo<'_>, at: &Position) -> bool {
+    let values_continue_varying = at.values_continue_varying;
     if looks_generated(n.name) {
         return false;
     }
@@ -623,19 +768,37 @@ fn stays_literal(n: &NameInfo<'_>, name_hits: u64, values_continue_varying: bool
     match api_word(n.name) {
         Some(Word::Single) => !like_a_value,
         Some(Word::Compound) => n.clients >= 2 || n.hits >= 3,
-        None => !like_a_value && n.clients >= 3 && n.hits * 10 >= name_hits && n.hits >= 10,
+        // A hot value takes a share of its parameter's calls, and the rarely used names
+        // beside it are the tail of the same distribution: a name used more than the whole
+        // tail comes from elsewhere (`/actions/{id}/display` beside field names).
+        None => !like_a_value && n.busy() && (n.hits * 10 >= at.name_hits || n.hits > at.rare_hits),
     }
 }
 
-/// `AllTime`, `TollFree`, `Local.json`: capitalised words, the way some APIs spell their
-/// path names (values are rarely spelt so: names and slugs are lower case, ids have digits).
+/// `AllTime`, `TollFree`, `Local.json`, `membersVoted`, `idBoard`: capitalised or camelCase
+/// words, the way programmers spell path and field names. Values are rarely spelt so: names
+/// and slugs are lower case, ids have digits, and random letters put capitals side by side
+/// or make pieces without a vowel (`QIxrqGfLxr`, `ufAwysbDjv`).
 fn pascal_case(s: &str) -> bool {
     let s = split_extension(s).map_or(s, |(stem, _)| stem);
     let b = s.as_bytes();
-    b.len() >= 3
-        && b[0].is_ascii_uppercase()
-        && b.iter().all(u8::is_ascii_alphabetic)
-        && b.iter().filter(|c| c.is_ascii_lowercase()).count() * 2 >= b.len()
+    if b.len() < 3 || !b.iter().all(u8::is_ascii_alphabetic) || b.iter().filter(|c| c.is_ascii_lowercase()).count() * 2 < b.len() {
+        return false;
+    }
+    // Words start at capitals; a capital pair only opens the name (`OAuth`).
+    let humps = b.iter().filter(|c| c.is_ascii_uppercase()).count();
+    let capital_pairs_open = b.windows(2).skip(1).all(|w| !(w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase()));
+    let vowel = |c: &u8| matches!(c.to_ascii_lowercase(), b'a' | b'e' | b'i' | b'o' | b'u' | b'y');
+    let words_have_vowels = word_starts(b).windows(2).all(|w| b[w[0]..w[1]].iter().any(vowel));
+    humps >= 1 && capital_pairs_open && !b[b.len() - 1].is_ascii_uppercase() && words_have_vowels
+}
+
+/// Where the words of a capitalised name start, with its length last.
+fn word_starts(b: &[u8]) -> Vec<usize> {
+    let mut starts = vec![0];
+    starts.extend((1..b.len()).filter(|i| b[*i].is_ascii_uppercase() && !b[*i - 1].is_ascii_uppercase()));
+    starts.push(b.len());
+    starts
 }
 
 /// Names with the marks of values rather than words: digits, dots, `@`, `~`, `+`,
@@ -816,6 +979,81 @@ mod tests {
         }
         add(&mut t, "GET", "/v1/invoices/search", 1);
         assert_eq!(paths(&t), ["GET /v1/invoices/search", "GET /v1/invoices/upcoming", "GET /v1/invoices/{invoice_id}"]);
+    }
+
+    /// Field names (`GET /cards/{id}/{field}`) vary; the busy PUT endpoints beside them
+    /// take calls no field name does, and camelCase names read as field names.
+    #[test]
+    fn words_with_their_own_operations_stay_beside_field_names() {
+        let mut t = PathTree::default();
+        let card = |i: u64| format!("5f{:022x}", 0xabc0 + i);
+        for (i, f) in ["bio", "color", "left", "tile", "state", "initials", "text"].iter().enumerate() {
+            add(&mut t, "GET", &format!("/cards/{}/{f}", card(i as u64)), i as u64 + 1);
+        }
+        for i in 0..12u64 {
+            add(&mut t, "PUT", &format!("/cards/{}/closed", card(i)), i % 4 + 1);
+            add(&mut t, "PUT", &format!("/cards/{}/pos", card(i)), i % 4 + 1);
+        }
+        for i in 0..3u64 {
+            add(&mut t, "PUT", &format!("/cards/{}/idBoard", card(i)), i + 1);
+        }
+        let p = paths(&t);
+        for want in ["PUT /cards/{card_id}/closed", "PUT /cards/{card_id}/pos", "PUT /cards/{card_id}/idBoard", "GET /cards/{card_id}/{name}"] {
+            assert!(p.contains(&want.to_string()), "{want} not in {p:?}");
+        }
+        assert_eq!(p.len(), 4, "{p:?}");
+    }
+
+    #[test]
+    fn camel_case_is_a_name_random_letters_are_not() {
+        for w in ["AllTime", "TollFree", "Local.json", "membersVoted", "idBoard", "checkItemStates", "OAuth"] {
+            assert!(pascal_case(w), "{w}");
+        }
+        for v in ["QIxrqGfLxrSpiiDjybkicm", "ufAwysbDjvSfhkpcEotAlb", "NVqjquOwfUstemtUsiUSSA", "callbackURL", "lauren", "ab"] {
+            assert!(!pascal_case(v), "{v}");
+        }
+    }
+
+    /// Five-character hex ids: one in thirty has no digit and reads as a word.
+    #[test]
+    fn a_name_spelt_in_the_values_hex_joins_them() {
+        let mut t = PathTree::default();
+        for (i, id) in ["0a541", "19816", "5b936", "7a13c", "cd741"].iter().enumerate() {
+            add(&mut t, "DELETE", &format!("/folder_locks/{id}"), i as u64);
+        }
+        add(&mut t, "DELETE", "/folder_locks/bbfbe", 9);
+        add(&mut t, "GET", "/folder_locks/status", 9);
+        let p = paths(&t);
+        assert!(p.iter().all(|p| !p.contains("bbfbe")), "{p:?}");
+        assert!(p.contains(&"GET /folder_locks/status".to_string()), "{p:?}");
+    }
+
+    /// One busy value that looks generated beside names that vary: a documented constant
+    /// (`/metadata/enterprise/securityClassification-6VMVochwUWo`) beside `{template_key}`.
+    #[test]
+    fn a_busy_lone_value_beside_varying_names_is_a_word() {
+        let mut t = PathTree::default();
+        for i in 0..30u64 {
+            add(&mut t, "POST", &format!("/files/{}/metadata/enterprise/securityClassification-6VMVochwUWo", 1000 + i), i % 5 + 1);
+        }
+        for (i, k) in ["lscurbfvic", "tomgafhdaw", "hzleirlyub", "iqidulnoou", "zclukteucw", "bhwbqsodra"].iter().enumerate() {
+            add(&mut t, "GET", &format!("/files/{}/metadata/enterprise/{k}", 2000 + i), i as u64 + 1);
+        }
+        assert_eq!(
+            paths(&t),
+            ["POST /files/{file_id}/metadata/enterprise/securityClassification-6VMVochwUWo", "GET /files/{file_id}/metadata/enterprise/{enterprise}"]
+        );
+    }
+
+    #[test]
+    fn two_unknown_names_after_a_collection_are_items() {
+        let mut t = PathTree::default();
+        for c in 1..6 {
+            add(&mut t, "GET", "/boards/17/lists", c);
+        }
+        add(&mut t, "GET", "/boards/18/lists/pluto-peak", 1);
+        add(&mut t, "GET", "/boards/19/lists/silver-rapid", 2);
+        assert_eq!(paths(&t), ["GET /boards/{board_id}/lists", "GET /boards/{board_id}/lists/{list}"]);
     }
 
     #[test]
