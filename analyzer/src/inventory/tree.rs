@@ -406,7 +406,7 @@ impl PathTree {
                 // would make the words beside it look like values.
                 infos
                     .iter()
-                    .filter(|n| api_word(n.name).is_none() && !pascal_case(n.name) && !n.busy())
+                    .filter(|n| n.unknown_word() && !n.busy())
                     .flat_map(|n| literals[n.name].iter().copied())
                     .collect()
             } else {
@@ -458,7 +458,7 @@ impl PathTree {
                     typed
                         && (looks_generated(info.name)
                             || self.spelt_like_hex_values(info.name, &values)
-                            || (after_collection && info.hits <= 2 && api_word(info.name).is_none() && !pascal_case(info.name)))
+                            || (after_collection && info.hits <= 2 && info.unknown_word()))
                 }
             })
             .collect();
@@ -706,6 +706,12 @@ impl NameInfo<'_> {
         api_word(self.name) != Some(Word::Single) && !pascal_case(self.name)
     }
 
+    /// In no vocabulary, not even as a compound, and not spelt as a field name: what a
+    /// value's name looks like.
+    fn unknown_word(&self) -> bool {
+        api_word(self.name).is_none() && !pascal_case(self.name)
+    }
+
     /// Used often by several clients: a path word, or a hot value.
     fn busy(&self) -> bool {
         self.clients >= 3 && self.hits >= 10
@@ -722,7 +728,7 @@ fn names_vary(names: &[NameInfo<'_>], after_collection: bool) -> bool {
     let candidates: Vec<&NameInfo<'_>> = names.iter().filter(|n| n.may_be_value()).collect();
     // Where REST puts an item's identifier, two names that were each used once and that no
     // vocabulary knows are two items already: a fixed path word comes back.
-    if after_collection && names.len() == 2 && names.iter().all(|n| n.hits == 1 && api_word(n.name).is_none() && !pascal_case(n.name)) {
+    if after_collection && names.len() == 2 && names.iter().all(|n| n.hits == 1 && n.unknown_word()) {
         return true;
     }
     if candidates.len() < 3 {
