@@ -171,12 +171,58 @@ pub struct PathTree {
     nodes: Vec<Node>,
     /// Names sent to an overflow child because a bound was reached.
     pub overflowed: u64,
+    /// Per variable position (one with an overflow or a known parameter), the names it sent
+    /// there that keep coming back.
+    recurring: HashMap<NodeId, Recurring>,
 }
 
 impl Default for PathTree {
     fn default() -> Self {
-        PathTree { nodes: vec![Node::default()], overflowed: 0 }
+        PathTree { nodes: vec![Node::default()], overflowed: 0, recurring: HashMap::new() }
     }
+}
+
+/// Names counted with Misra-Gries' frequent-items summary: a count never exceeds the
+/// name's true count, so a name that reaches [`RECURRING_ADMIT`] was seen that often, while
+/// a stream of distinct names (values, or hostile noise) leaves every count at one.
+#[derive(Debug, Default)]
+struct Recurring {
+    names: Vec<(Box<str>, u32)>,
+}
+
+const RECURRING_SLOTS: usize = 64;
+/// Sightings after which a name at a variable position gets a node of its own: values
+/// rarely come back at a position that keeps getting new ones, path words do.
+const RECURRING_ADMIT: u32 = 2;
+
+impl Recurring {
+    /// Counts one sighting of `name`; returns its count.
+    fn count(&mut self, name: &str) -> u32 {
+        if let Some(e) = self.names.iter_mut().find(|(n, _)| &**n == name) {
+            e.1 += 1;
+            return e.1;
+        }
+        if self.names.len() < RECURRING_SLOTS {
+            self.names.push((name.into(), 1));
+            return 1;
+        }
+        for e in &mut self.names {
+            e.1 -= 1;
+        }
+        self.names.retain(|(_, c)| *c > 0);
+        0
+    }
+
+    fn forget(&mut self, name: &str) {
+        self.names.retain(|(n, _)| &**n != name);
+    }
+}
+
+/// Lower-case letters, maybe joined by `-` or `_`: how path words are spelt, and how some
+/// values (user names) are.
+fn plain_word(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 3 && b[0].is_ascii_lowercase() && b.iter().all(|c| c.is_ascii_lowercase() || *c == b'-' || *c == b'_')
 }
 
 impl PathTree {
@@ -250,14 +296,27 @@ impl PathTree {
             return *id;
         }
         // A position known to be variable takes new names as values, unless they read as
-        // path words.
-        if !is_api_word(seg) {
-            if let Some(k) = node.known() {
-                return k;
+        // path words: known ones, a plain word among values that are not plain words
+        // (`properties` beside `API-1528`), or a name that keeps coming back (`migrate`
+        // beside thousands of user names). A path word deployed after the position filled
+        // up is a new endpoint, not one more value.
+        let variable = if is_api_word(seg) { None } else { node.known().or(node.overflow()) };
+        if let Some(target) = variable {
+            let room = node.literals.len() < MAX_LITERALS_HARD && self.nodes.len() < MAX_NODES;
+            if !room || looks_generated(seg) {
+                return target;
             }
-            if let Some(o) = node.overflow() {
-                return o;
+            let t = &self.nodes[target as usize];
+            let unlike = plain_word(seg) && !t.samples.is_empty() && !t.samples.iter().any(|v| plain_word(v));
+            if !unlike && self.recurring.entry(at).or_default().count(seg) < RECURRING_ADMIT {
+                return target;
             }
+            if let Some(r) = self.recurring.get_mut(&at) {
+                r.forget(seg);
+            }
+            let id = self.new_node();
+            self.nodes[at as usize].literals.insert(seg.into(), id);
+            return id;
         }
         // Past MAX_LITERALS names a position keeps taking new ones only while they repeat
         // (a large fixed vocabulary); names that keep coming go to the overflow.
@@ -1060,6 +1119,49 @@ mod tests {
         add(&mut t, "GET", "/boards/18/lists/pluto-peak", 1);
         add(&mut t, "GET", "/boards/19/lists/silver-rapid", 2);
         assert_eq!(paths(&t), ["GET /boards/{board_id}/lists", "GET /boards/{board_id}/lists/{list}"]);
+    }
+
+    /// A path word deployed after its position filled up with values is a new endpoint
+    /// (shadow API discovery), whether it is spelt unlike the values or only comes back.
+    #[test]
+    fn a_path_word_after_the_position_filled_up_is_its_own_endpoint() {
+        let mut t = PathTree::default();
+        let users: Vec<String> = (0..300).map(|i| format!("{}{}", ["ann", "bob", "cy", "dee", "eve"][i % 5], ["lee", "ray", "kim"][i / 5 % 3]) + &"x".repeat(i / 15)).collect();
+        for (i, u) in users.iter().enumerate() {
+            add(&mut t, "GET", &format!("/repos/{u}/site/issues"), i as u64);
+        }
+        let keys: Vec<String> = (0..300).map(|i| format!("API-{}", 1000 + i * 7)).collect();
+        for (i, k) in keys.iter().enumerate() {
+            add(&mut t, "GET", &format!("/issue/{k}/comments"), i as u64);
+        }
+        assert!(paths(&t).contains(&"GET /repos/{repo}/site/issues".to_string()), "{:?}", paths(&t));
+        // The first `migrate` goes to the overflow: only its coming back tells it apart.
+        for c in 1..6 {
+            add(&mut t, "POST", "/repos/migrate", c);
+            add(&mut t, "POST", "/issue/properties", c);
+        }
+        let p = paths(&t);
+        assert!(p.contains(&"POST /repos/migrate".to_string()), "{p:?}");
+        assert!(p.contains(&"POST /issue/properties".to_string()), "{p:?}");
+    }
+
+    #[test]
+    fn distinct_names_after_overflow_stay_in_it() {
+        let mut t = PathTree::default();
+        // Plain lower-case words, each sent once: hostile noise at a filled-up position.
+        let word = |mut i: usize| {
+            let mut w = String::new();
+            for _ in 0..6 {
+                w.push((b'a' + (i % 26) as u8) as char);
+                i /= 26;
+            }
+            w
+        };
+        for i in 0..20_000 {
+            add(&mut t, "GET", &format!("/u/{}", word(i * 7919)), i as u64);
+        }
+        assert!(t.node_count() < MAX_LITERALS + 20, "{}", t.node_count());
+        assert_eq!(t.templates().iter().map(|e| e.stats.calls).sum::<u64>(), 20_000);
     }
 
     #[test]
