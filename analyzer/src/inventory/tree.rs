@@ -20,7 +20,9 @@
 //! names repeat (at most [`MAX_LITERALS_HARD`]), and a tree has at most [`MAX_NODES`] nodes.
 //! Beyond, a new name goes into the position's overflow child, which is itself proof that
 //! the position is variable, so hostile traffic cannot grow the tree without limit and loses
-//! no calls.
+//! no calls. A name spelt unlike the overflow's values, or one that keeps coming back (a
+//! bounded frequent-items count per position), still gets a node while the hard bounds
+//! allow: a path word deployed after its position filled up is a new endpoint.
 
 use super::endpoint::{EndpointStats, Location};
 use super::path::split_extension;
