@@ -19,11 +19,9 @@ mod timefmt;
 use clap::Parser;
 use std::process::ExitCode;
 
-// Records are built on flow workers and freed on the thread that writes them; glibc's
-// allocator handles that cross-thread traffic poorly, mimalloc well (and it is faster on
-// the single-thread path too, where every record allocates its strings).
+// mimalloc: see sensor::alloc for why.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: sensor::alloc::Allocator = sensor::alloc::Allocator;
 
 fn main() -> ExitCode {
     // Detection runs on the one analysis thread by design; polars' own thread pool would

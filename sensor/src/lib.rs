@@ -19,6 +19,7 @@
 //! packet bytes, arithmetic on lengths and sequence numbers is checked or wrapping on purpose,
 //! and every buffer has a bound whose overflow is a counted event, not an error.
 
+pub mod alloc;
 pub mod anomaly;
 pub mod capture;
 pub mod config;

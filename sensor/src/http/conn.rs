@@ -39,13 +39,14 @@ const HEADERS_CAPACITY: usize = 24;
 /// Whether the analyzer reads the fields of bodies of this content type (JSON, forms).
 fn analyzable(content_type: Option<&str>) -> bool {
     let Some(ct) = content_type else { return false };
-    let base = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    base == "application/json" || base.ends_with("+json") || base == "text/json" || base == "application/x-www-form-urlencoded"
+    let base = ct.split(';').next().unwrap_or("").trim().as_bytes();
+    let ends_json = base.len() >= 5 && base[base.len() - 5..].eq_ignore_ascii_case(b"+json");
+    ends_json || ["application/json", "text/json", "application/x-www-form-urlencoded"].iter().any(|t| base.eq_ignore_ascii_case(t.as_bytes()))
 }
 
 /// Decoded bytes to keep of a body: for the record's sample, and for analysis.
 fn sample_cap(cfg: &HttpConfig, content_type: Option<&str>) -> usize {
-    let capture = if analyzable(content_type) { cfg.capture_bodies } else { 0 };
+    let capture = if cfg.capture_bodies > 0 && analyzable(content_type) { cfg.capture_bodies } else { 0 };
     cfg.body_sample.max(capture)
 }
 
@@ -685,7 +686,9 @@ impl HttpConn {
             if first && !plausible_first_request(line) {
                 return HeadEnd::Reject;
             }
-            let has_version = memchr::memmem::find(line, b" HTTP/").is_some() || memchr::memmem::find(line, b"\tHTTP/").is_some();
+            static VERSION: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+                std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"HTTP/"));
+            let has_version = VERSION.find_iter(line).any(|i| i > 0 && matches!(line[i - 1], b' ' | b'\t'));
             if !has_version && probe_request(line) == Probe::Yes {
                 // HTTP/0.9 ends at its line, unless header lines follow before a blank
                 // line (libhtp reads those; they matter, e.g. a User-Agent).

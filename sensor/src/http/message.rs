@@ -110,7 +110,7 @@ fn content_length(headers: &[RawHeader<'_>], anomalies: &mut AnomalySet) -> Opti
             }
             let digits = &p[p.iter().take_while(|b| **b == b'0').count().min(p.len() - 1)..];
             // Beyond i64 no real body exists; treat as invalid as Zeek and most servers do.
-            let n = std::str::from_utf8(digits).ok().and_then(|s| s.parse::<i64>().ok());
+            let n = digits.iter().try_fold(0i64, |n, d| n.checked_mul(10)?.checked_add(i64::from(d - b'0')));
             match (n, seen) {
                 (None, _) => bad = true,
                 (Some(n), None) => seen = Some(n as u64),

@@ -29,6 +29,12 @@ fn is_uri_char(b: u8) -> bool {
 /// Bytes as text for records: valid UTF-8 is kept, every other byte becomes the four
 /// characters `\xNN`.
 pub fn escape_bytes(b: &[u8]) -> String {
+    // Header values are nearly always ASCII, which a word-at-a-time check confirms faster
+    // than full UTF-8 validation of a short string.
+    if b.is_ascii() {
+        // SAFETY: ASCII is valid UTF-8.
+        return unsafe { String::from_utf8_unchecked(b.to_vec()) };
+    }
     if let Ok(s) = std::str::from_utf8(b) {
         return s.to_owned();
     }
@@ -88,16 +94,20 @@ pub fn line_end(d: &[u8]) -> Option<(usize, usize)> {
 /// Index just past the blank line that ends a head, searching from `from` (a resume point
 /// that must be a position already scanned, so slow arrival costs linear time).
 pub fn head_end(d: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    while let Some(p) = memchr::memchr(b'\n', d.get(i..)?) {
-        let nl = i + p;
-        match d.get(nl + 1) {
-            Some(b'\n') => return Some(nl + 2),
-            Some(b'\r') if d.get(nl + 2) == Some(&b'\n') => return Some(nl + 3),
-            _ => i = nl + 1,
-        }
+    use std::sync::LazyLock;
+    // Two vector scans over the whole head rather than one call per line: the CRLF ending
+    // first, then a bare LF one before it (rare, but the earliest ending wins).
+    static CRLF: LazyLock<memchr::memmem::Finder<'static>> = LazyLock::new(|| memchr::memmem::Finder::new(b"\n\r\n"));
+    static LF: LazyLock<memchr::memmem::Finder<'static>> = LazyLock::new(|| memchr::memmem::Finder::new(b"\n\n"));
+    let rest = d.get(from..)?;
+    let crlf = CRLF.find(rest);
+    let lf = LF.find(crlf.map_or(rest, |c| rest.get(..c + 2).unwrap_or(rest)));
+    match (lf, crlf) {
+        (Some(l), Some(c)) if l <= c => Some(from + l + 2),
+        (Some(l), None) => Some(from + l + 2),
+        (_, Some(c)) => Some(from + c + 3),
+        (None, None) => None,
     }
-    None
 }
 
 /// Where [`head_end`] can resume after scanning all of `d` without success.
@@ -476,6 +486,11 @@ mod tests {
         assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nrest", 0), Some(24));
         assert_eq!(head_end(b"GET / HTTP/1.1\nA: b\n\nrest", 0), Some(21));
         assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n", 0), None);
+        // The earliest ending wins, whichever kind.
+        assert_eq!(head_end(b"A\n\r\nB\n\n", 0), Some(4));
+        assert_eq!(head_end(b"A\r\nB\n\nC\r\n\r\n", 0), Some(6));
+        assert_eq!(head_end(b"A\r\nB\n\nC\r\n\r\n", 7), Some(11));
+        assert_eq!(head_end(b"A\r\n", 9), None);
     }
 
     #[test]

@@ -20,11 +20,35 @@ static ESCAPE: [bool; 256] = {
     t
 };
 
+/// Whether any of the eight bytes in `w` is one [`ESCAPE`] marks: below 0x20, `"` or `\\`.
+/// Exact for the word as a whole (the classic has-less/has-zero bit tricks).
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+    let quote = w ^ (ONES * u64::from(b'"'));
+    let backslash = w ^ (ONES * u64::from(b'\\'));
+    (below_space | (quote.wrapping_sub(ONES) & !quote) | (backslash.wrapping_sub(ONES) & !backslash)) & HIGH != 0
+}
+
 fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let b = s.as_bytes();
-    let mut start = 0;
-    for (i, &c) in b.iter().enumerate() {
+    // Almost every string needs no escape: find the first byte that does a word at a time,
+    // and copy everything before it at once.
+    let mut clean = 0;
+    for w in b.chunks_exact(8) {
+        if word_needs_escape(u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]])) {
+            break;
+        }
+        clean += 8;
+    }
+    while clean < b.len() && !ESCAPE[b[clean] as usize] {
+        clean += 1;
+    }
+    out.extend_from_slice(&b[..clean]);
+    let mut start = clean;
+    for (i, &c) in b.iter().enumerate().skip(clean) {
         if !ESCAPE[c as usize] {
             continue;
         }
@@ -87,13 +111,26 @@ fn ip(out: &mut Vec<u8>, a: &IpAddr) {
     out.push(b'"');
     match a {
         IpAddr::V4(v4) => {
-            let o = v4.octets();
-            for (i, b) in o.iter().enumerate() {
+            // Two addresses in every record: digits by hand, into one buffer.
+            let mut buf = [0u8; 15];
+            let mut n = 0;
+            for (i, &b) in v4.octets().iter().enumerate() {
                 if i > 0 {
-                    out.push(b'.');
+                    buf[n] = b'.';
+                    n += 1;
                 }
-                int(out, *b);
+                if b >= 100 {
+                    buf[n] = b'0' + b / 100;
+                    n += 1;
+                }
+                if b >= 10 {
+                    buf[n] = b'0' + b / 10 % 10;
+                    n += 1;
+                }
+                buf[n] = b'0' + b % 10;
+                n += 1;
             }
+            out.extend_from_slice(&buf[..n]);
         }
         IpAddr::V6(v6) => {
             use std::io::Write;
@@ -254,6 +291,23 @@ impl ApiCall {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn word_scan_agrees_with_the_escape_table() {
+        for pos in 0..8 {
+            for c in 0..=255u8 {
+                let mut w = [b'a'; 8];
+                w[pos] = c;
+                assert_eq!(word_needs_escape(u64::from_le_bytes(w)), ESCAPE[c as usize], "byte {c:#x} at {pos}");
+            }
+        }
+        let mut out = Vec::new();
+        for text in ["0123456789abcdef\"q\u{7f}é\n", "plain ascii, longer than a word", "tab\tend", "é\\\u{1}"] {
+            out.clear();
+            string(&mut out, text);
+            assert_eq!(out, serde_json::to_vec(text).unwrap(), "{text:?}");
+        }
+    }
 
     fn serde_line(c: &ApiCall) -> Vec<u8> {
         let mut v = serde_json::to_vec(c).unwrap();
