@@ -688,7 +688,15 @@ impl HttpConn {
             }
             static VERSION: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
                 std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"HTTP/"));
-            let has_version = VERSION.find_iter(line).any(|i| i > 0 && matches!(line[i - 1], b' ' | b'\t'));
+            // A loop over find rather than find_iter, which allocates its state on each call.
+            let mut at = 0;
+            let has_version = loop {
+                match line.get(at..).and_then(|rest| VERSION.find(rest)) {
+                    Some(i) if at + i > 0 && matches!(line[at + i - 1], b' ' | b'\t') => break true,
+                    Some(i) => at += i + 1,
+                    None => break false,
+                }
+            };
             if !has_version && probe_request(line) == Probe::Yes {
                 // HTTP/0.9 ends at its line, unless header lines follow before a blank
                 // line (libhtp reads those; they matter, e.g. a User-Agent).
