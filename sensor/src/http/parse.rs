@@ -325,9 +325,10 @@ pub fn strict_request<'a>(head: &'a [u8], max: usize, out: &mut Vec<RawHeader<'a
 /// Parses a response head with httparse: `Some((status line, headers))` when it accepts
 /// it. The status line's version is reported as `1.0` or `1.1`, as httparse reads it.
 pub fn strict_response<'a>(head: &'a [u8], max: usize, out: &mut Vec<RawHeader<'a>>) -> Option<StatusLine<'a>> {
-    let mut storage = [httparse::EMPTY_HEADER; 64];
-    let mut rsp = httparse::Response::new(&mut storage);
-    match rsp.parse(head) {
+    // Uninitialised storage, as for requests: httparse's default config, as `parse` uses.
+    let mut storage = [const { std::mem::MaybeUninit::uninit() }; 64];
+    let mut rsp = httparse::Response::new(&mut []);
+    match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut rsp, head, &mut storage) {
         Ok(httparse::Status::Complete(_)) => {}
         _ => return None,
     }

@@ -31,24 +31,34 @@ fn word_needs_escape(w: u64) -> bool {
     (below_space | (quote.wrapping_sub(ONES) & !quote) | (backslash.wrapping_sub(ONES) & !backslash)) & HIGH != 0
 }
 
-fn string(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    let b = s.as_bytes();
-    // Almost every string needs no escape: find the first byte that does a word at a time,
-    // and copy everything before it at once.
-    let mut clean = 0;
-    for w in b.chunks_exact(8) {
+/// Whether any byte of `b` must be escaped, checked a word at a time (the tail padded with
+/// spaces, which never need escaping).
+fn needs_escape(b: &[u8]) -> bool {
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
         if word_needs_escape(u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]])) {
-            break;
+            return true;
         }
-        clean += 8;
     }
-    while clean < b.len() && !ESCAPE[b[clean] as usize] {
-        clean += 1;
+    let mut tail = [b' '; 8];
+    for (t, c) in tail.iter_mut().zip(words.remainder()) {
+        *t = *c;
     }
-    out.extend_from_slice(&b[..clean]);
-    let mut start = clean;
-    for (i, &c) in b.iter().enumerate().skip(clean) {
+    word_needs_escape(u64::from_le_bytes(tail))
+}
+
+fn string(out: &mut Vec<u8>, s: &str) {
+    let b = s.as_bytes();
+    out.reserve(b.len() + 2);
+    out.push(b'"');
+    // Almost every string needs no escape: copy it whole.
+    if !needs_escape(b) {
+        out.extend_from_slice(b);
+        out.push(b'"');
+        return;
+    }
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
         if !ESCAPE[c as usize] {
             continue;
         }
@@ -300,6 +310,9 @@ mod tests {
                 w[pos] = c;
                 assert_eq!(word_needs_escape(u64::from_le_bytes(w)), ESCAPE[c as usize], "byte {c:#x} at {pos}");
             }
+        }
+        for (text, escape) in [("", false), ("1234567", false), ("12345678", false), ("123456789\"", true), ("abc\n", true)] {
+            assert_eq!(needs_escape(text.as_bytes()), escape, "{text:?}");
         }
         let mut out = Vec::new();
         for text in ["0123456789abcdef\"q\u{7f}é\n", "plain ascii, longer than a word", "tab\tend", "é\\\u{1}"] {
