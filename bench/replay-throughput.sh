@@ -14,6 +14,13 @@
 # exit), and peak RSS. Ratios are taken within each round and their median reported, so a
 # noisy machine still gives comparable figures: apitap 1 thread / floor, 2 threads / 1
 # thread, apitap / tshark, and the cost per byte of the large file over the small one.
+#
+# Environment:
+#   BASELINE=PATH   another apitap binary (say, main before a change), run on one thread in
+#                   each round right after this one, so the two are compared round by round
+#                   under the same neighbours: reports its ratio to the floor and this
+#                   build's time over its time (median of per-round ratios).
+#   NO_TSHARK=1     skip tshark (90 s per gigabyte), for quick before/after runs.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -53,12 +60,20 @@ for c in "${caps[@]}"; do
   cat "$c" > /dev/null   # in the page cache before anything is timed
   for r in $(seq "$rounds"); do
     timed floor "$c" "$work/pcap_floor" "$c"
+    # The baseline goes before this build in every other round, so neither always runs
+    # in the other's wake.
+    if [ -n "${BASELINE:-}" ] && [ $((r % 2)) -eq 0 ]; then
+      timed baseline-1 "$c" "$BASELINE" replay "$c" --out "$scratch/o3" -t 1 --no-inventory
+    fi
     timed apitap-1 "$c" "$bin" replay "$c" --out "$scratch/o1" -t 1 --no-inventory
     cp "$work/stdout" "$work/summary-$(basename "$c")"
+    if [ -n "${BASELINE:-}" ] && [ $((r % 2)) -eq 1 ]; then
+      timed baseline-1 "$c" "$BASELINE" replay "$c" --out "$scratch/o3" -t 1 --no-inventory
+    fi
     timed apitap-2 "$c" "$bin" replay "$c" --out "$scratch/o2" -t 2 --no-inventory
     echo "round $r of $rounds on $(basename "$c") done" >&2
   done
-  if command -v tshark > /dev/null; then
+  if [ -z "${NO_TSHARK:-}" ] && command -v tshark > /dev/null; then
     timed tshark "$c" tshark -n -r "$c" -Y http.request
   fi
 done
@@ -93,7 +108,7 @@ for f in caps:
     pk, tx = summary_counts(f)
     print(f"\n{os.path.basename(f)}: {size / 1e6:.0f} MB, {pk:,} packets, {tx:,} transactions")
     print(f"  {'':10} {'median s':>9} {'min s':>7} {'Gbit/s':>7} {'packets/s':>11} {'tx/s':>10} {'peak RSS':>10}")
-    for tool in ["floor", "apitap-1", "apitap-2", "tshark"]:
+    for tool in ["floor", "apitap-1", "baseline-1", "apitap-2", "tshark"]:
         r = runs.get((tool, f))
         if not r:
             continue
@@ -104,6 +119,10 @@ for f in caps:
     floor, one, two = rounds("floor", f), rounds("apitap-1", f), rounds("apitap-2", f)
     print(f"  apitap 1 thread / floor:    {statistics.median(a / b for a, b in zip(floor, one)):.3f} of the floor's speed (bar: >= 0.333)")
     print(f"  apitap 2 threads / 1:       {statistics.median(a / b for a, b in zip(one, two)):.2f}x (bar: >= 1.7)")
+    base = rounds("baseline-1", f)
+    if base:
+        print(f"  baseline 1 thread / floor:  {statistics.median(a / b for a, b in zip(floor, base)):.3f} of the floor's speed")
+        print(f"  this build's time / baseline's, 1 thread: {statistics.median(a / b for a, b in zip(one, base)):.3f} (per-round median)")
     if runs.get(("tshark", f)):
         t = runs[("tshark", f)][0][0]
         print(f"  apitap 1 thread / tshark:   {t / statistics.median(one):.1f}x faster")
