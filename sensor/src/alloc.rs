@@ -18,8 +18,9 @@ pub struct Allocator;
 /// Every mimalloc block is a multiple of 8 bytes from an 8-aligned page start.
 const PLAIN_ALIGN: usize = 8;
 
-fn plain(layout: &Layout) -> bool {
-    layout.align() <= PLAIN_ALIGN && layout.align() <= layout.size()
+/// Whether a block of `size` bytes from `mi_malloc` is aligned enough for `align`.
+fn plain(align: usize, size: usize) -> bool {
+    align <= PLAIN_ALIGN && align <= size
 }
 
 // SAFETY: each method forwards to the mimalloc call with the same contract, choosing the
@@ -27,12 +28,12 @@ fn plain(layout: &Layout) -> bool {
 unsafe impl GlobalAlloc for Allocator {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if plain(&layout) { mi::mi_malloc(layout.size()) as *mut u8 } else { mi::mi_malloc_aligned(layout.size(), layout.align()) as *mut u8 }
+        if plain(layout.align(), layout.size()) { mi::mi_malloc(layout.size()) as *mut u8 } else { mi::mi_malloc_aligned(layout.size(), layout.align()) as *mut u8 }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if plain(&layout) { mi::mi_zalloc(layout.size()) as *mut u8 } else { mi::mi_zalloc_aligned(layout.size(), layout.align()) as *mut u8 }
+        if plain(layout.align(), layout.size()) { mi::mi_zalloc(layout.size()) as *mut u8 } else { mi::mi_zalloc_aligned(layout.size(), layout.align()) as *mut u8 }
     }
 
     #[inline]
@@ -42,7 +43,7 @@ unsafe impl GlobalAlloc for Allocator {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if layout.align() <= PLAIN_ALIGN && layout.align() <= new_size {
+        if plain(layout.align(), new_size) {
             mi::mi_realloc(ptr as *mut c_void, new_size) as *mut u8
         } else {
             mi::mi_realloc_aligned(ptr as *mut c_void, new_size, layout.align()) as *mut u8
