@@ -14,8 +14,10 @@
 //!   outside the window are dropped and counted, so one bogus segment cannot fake gigabytes
 //!   of loss.
 
+mod fingerprint;
+
 use crate::time::Timestamp;
-use std::hash::BuildHasher;
+use fingerprint::fingerprint;
 
 /// A TCP sequence number; arithmetic wraps modulo 2^32 and comparison is by signed distance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,10 +141,6 @@ impl Default for HalfStream {
             stats: StreamStats::default(),
         }
     }
-}
-
-fn fingerprint(d: &[u8]) -> u64 {
-    foldhash::fast::FixedState::with_seed(0x5eed).hash_one(d)
 }
 
 impl HalfStream {
