@@ -220,14 +220,21 @@ const SESSION_COOKIES: &[&str] = &[
 /// The credential a request carries, found as records find it: `Authorization`, then an
 /// API-key header, then a key in the query string, then a session cookie. Public so that
 /// enforcement (the decision API) hashes a live request exactly as the records did.
+/// Authorization schemes recognised by name, lowercase.
+const KNOWN_SCHEMES: [&str; 5] = ["bearer", "basic", "digest", "negotiate", "ntlm"];
+
 pub fn credential(headers: &[RawHeader<'_>], query: Option<&[u8]>, hasher: &CredentialHasher) -> Option<Credential> {
     if let Some(v) = header(headers, "authorization") {
         let v = trim(v);
         let sp = v.iter().position(|b| *b == b' ' || *b == b'\t').unwrap_or(v.len());
-        let scheme = v[..sp].to_ascii_lowercase();
         let secret = trim(&v[sp..]);
-        let scheme_s = escape_bytes(&scheme);
-        let user = match scheme.as_slice() {
+        // The common schemes by name: no lowercased copy to make and escape.
+        let scheme_s = match KNOWN_SCHEMES.iter().find(|k| v[..sp].eq_ignore_ascii_case(k.as_bytes())) {
+            Some(k) => (*k).to_string(),
+            None => escape_bytes(&v[..sp].to_ascii_lowercase()),
+        };
+        let scheme = scheme_s.as_bytes();
+        let user = match scheme {
             b"basic" => base64::engine::general_purpose::STANDARD
                 .decode(secret)
                 .ok()
@@ -298,7 +305,7 @@ pub fn path_of(uri: &[u8]) -> &[u8] {
             break;
         }
     }
-    let end = u.iter().position(|b| *b == b'?' || *b == b'#').unwrap_or(u.len());
+    let end = memchr::memchr2(b'?', b'#', u).unwrap_or(u.len());
     &u[..end]
 }
 
@@ -429,6 +436,12 @@ mod tests {
         assert_eq!(c.hash, hasher.hash(b"dXNlcjpzM2NyZXQ="));
         let h = hdrs(&[("X-API-Key", "abc123")]);
         assert_eq!(credential(&h, None, &hasher).unwrap().scheme, "api_key");
+        // Schemes are case-insensitive and reported lowercase, known or not.
+        for (sent, reported) in [("BEARER abc", "bearer"), ("NTLM abc", "ntlm"), ("Custom-Scheme abc", "custom-scheme"), ("Bearerx abc", "bearerx")] {
+            let h = hdrs(&[("Authorization", sent)]);
+            let c = credential(&h, None, &hasher).unwrap();
+            assert_eq!((c.scheme.as_str(), c.hash), (reported, hasher.hash(b"abc")), "{sent}");
+        }
         let c = credential(&[], Some(b"q=1&api_key=zzz"), &hasher).unwrap();
         assert_eq!((c.scheme.as_str(), c.hash), ("query_key", hasher.hash(b"zzz")));
         let h = hdrs(&[("Cookie", "theme=dark; JSESSIONID=s3cr3t")]);

@@ -31,32 +31,52 @@ fn word_needs_escape(w: u64) -> bool {
     (below_space | (quote.wrapping_sub(ONES) & !quote) | (backslash.wrapping_sub(ONES) & !backslash)) & HIGH != 0
 }
 
-/// Whether any byte of `b` must be escaped, checked a word at a time (the tail padded with
-/// spaces, which never need escaping).
-fn needs_escape(b: &[u8]) -> bool {
-    let mut words = b.chunks_exact(8);
-    for w in &mut words {
-        if word_needs_escape(u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]])) {
-            return true;
+/// Loads up to eight bytes as one little-endian word without reading past `b`: from
+/// four bytes up, two overlapping halves (a byte may appear twice, which a yes-or-no scan
+/// does not mind); below that, the missing bytes are spaces, which never need escaping.
+fn short_word(b: &[u8]) -> u64 {
+    let n = b.len();
+    let at = |i: usize| u64::from(b[i]);
+    if n >= 4 {
+        let lo = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let hi = u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]);
+        u64::from(lo) | u64::from(hi) << 32
+    } else {
+        const SPACES: u64 = 0x2020_2020_2020_2020;
+        match n {
+            3 => at(0) | at(1) << 8 | at(2) << 16 | SPACES << 24,
+            2 => at(0) | at(1) << 8 | SPACES << 16,
+            1 => at(0) | SPACES << 8,
+            _ => SPACES,
         }
     }
-    let mut tail = [b' '; 8];
-    for (t, c) in tail.iter_mut().zip(words.remainder()) {
-        *t = *c;
+}
+
+/// Whether any byte of `b` must be escaped, checked a word at a time (the last word
+/// overlapping the one before it, or built by [`short_word`] when `b` is shorter).
+fn needs_escape(b: &[u8]) -> bool {
+    let n = b.len();
+    if n < 8 {
+        return word_needs_escape(short_word(b));
     }
-    word_needs_escape(u64::from_le_bytes(tail))
+    let word = |w: &[u8]| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+    if b.chunks_exact(8).any(|w| word_needs_escape(word(w))) {
+        return true;
+    }
+    word_needs_escape(word(&b[n - 8..]))
 }
 
 fn string(out: &mut Vec<u8>, s: &str) {
     let b = s.as_bytes();
-    out.reserve(b.len() + 2);
-    out.push(b'"');
     // Almost every string needs no escape: copy it whole.
     if !needs_escape(b) {
+        out.reserve(b.len() + 2);
+        out.push(b'"');
         out.extend_from_slice(b);
         out.push(b'"');
         return;
     }
+    out.push(b'"');
     let mut start = 0;
     for (i, &c) in b.iter().enumerate() {
         if !ESCAPE[c as usize] {
@@ -313,6 +333,17 @@ mod tests {
         }
         for (text, escape) in [("", false), ("1234567", false), ("12345678", false), ("123456789\"", true), ("abc\n", true)] {
             assert_eq!(needs_escape(text.as_bytes()), escape, "{text:?}");
+        }
+        // Every length around the word and half-word edges, each byte position, bytes on
+        // both sides of each boundary the bit tricks test.
+        for len in 0..=24 {
+            for pos in 0..len {
+                for c in [0x00, 0x1f, b' ', b'!', b'"', b'#', b'[', b'\\', b']', b'a', 0x7f, 0x80, 0xff] {
+                    let mut b = vec![b'a'; len];
+                    b[pos] = c;
+                    assert_eq!(needs_escape(&b), ESCAPE[c as usize], "byte {c:#x} at {pos} of {len}");
+                }
+            }
         }
         let mut out = Vec::new();
         for text in ["0123456789abcdef\"q\u{7f}é\n", "plain ascii, longer than a word", "tab\tend", "é\\\u{1}"] {
