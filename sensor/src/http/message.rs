@@ -217,12 +217,12 @@ const SESSION_COOKIES: &[&str] = &[
     "session_id", "laravel_session", "ci_session", "_gitlab_session",
 ];
 
-/// The credential a request carries, found as records find it: `Authorization`, then an
-/// API-key header, then a key in the query string, then a session cookie. Public so that
-/// enforcement (the decision API) hashes a live request exactly as the records did.
 /// Authorization schemes recognised by name, lowercase.
 const KNOWN_SCHEMES: [&str; 5] = ["bearer", "basic", "digest", "negotiate", "ntlm"];
 
+/// The credential a request carries, found as records find it: `Authorization`, then an
+/// API-key header, then a key in the query string, then a session cookie. Public so that
+/// enforcement (the decision API) hashes a live request exactly as the records did.
 pub fn credential(headers: &[RawHeader<'_>], query: Option<&[u8]>, hasher: &CredentialHasher) -> Option<Credential> {
     if let Some(v) = header(headers, "authorization") {
         let v = trim(v);
