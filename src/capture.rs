@@ -82,7 +82,7 @@ pub fn run(args: CaptureArgs, config: std::sync::Arc<crate::config::Resolved>) -
     let mut pipeline = Pipeline::with_records(cfg, threads, Mode::Live, feed.is_some());
     if !c.quiet {
         eprintln!(
-            "apitap: capturing on {} with {threads} flow worker{}; records in {} (Ctrl-C to stop)",
+            "apitap: capturing on {} with {threads} thread{}; records in {} (Ctrl-C to stop)",
             args.interfaces.join(", "),
             if threads == 1 { "" } else { "s" },
             records_path.display()

@@ -399,7 +399,9 @@ pub struct Common {
     #[arg(long, value_name = "PATH")]
     pub hash_key_file: Option<PathBuf>,
 
-    /// Flow worker threads (1 runs everything on one thread). Default: the CPUs available.
+    /// Threads that work flows (1 runs everything on one thread; with more, the capture
+    /// thread keeps a share of the flows and the others get the rest). Default: the CPUs
+    /// available.
     #[arg(long, short = 't', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: Option<u16>,
 

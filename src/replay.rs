@@ -61,7 +61,7 @@ pub fn run(args: ReplayArgs, config: &crate::config::Resolved) -> Result<ExitCod
 }
 
 /// Refuses a `--max-memory` that leaves the flow tables less than their minimum once the
-/// pipeline's own buffers for `threads` workers are set aside.
+/// pipeline's own buffers for `threads` threads are set aside.
 pub fn check_memory(c: &Common, threads: usize) -> Result<()> {
     let cfg = SensorConfig { max_memory: c.max_memory, ..SensorConfig::default() };
     let reserve = sensor::pipeline::memory_reserve(&cfg, threads);

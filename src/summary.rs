@@ -146,12 +146,12 @@ pub fn render(title: &str, s: &Summary, extra: &[String], records: &Path, elapse
     let secs = elapsed.as_secs_f64().max(1e-9);
     let _ = writeln!(
         o,
-        "  processed in  {:>12}  ({:.2} Gbit/s, {} transactions/s, {} flow worker{})",
+        "  processed in  {:>12}  ({:.2} Gbit/s, {} transactions/s, {} thread{})",
         format!("{:.3} s", elapsed.as_secs_f64()),
         d.wire_bytes as f64 * 8.0 / secs / 1e9,
         thousands((s.transactions as f64 / secs) as u64),
-        s.workers,
-        if s.workers == 1 { "" } else { "s" }
+        s.threads,
+        if s.threads == 1 { "" } else { "s" }
     );
     let _ = writeln!(o, "  records       {}", records.display());
     o

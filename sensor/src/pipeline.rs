@@ -1,24 +1,30 @@
 //! The packet path wired end to end, on one thread or several.
 //!
 //! One thread captures, decodes and dispatches (it owns IP fragment reassembly, which cannot
-//! be sharded by flow because fragments carry no ports). With one worker it also does all
-//! the rest, inline and without copying a byte. With N workers, each TCP segment goes, in
-//! batches over bounded crossbeam channels, to the worker that owns its flow (a symmetric
-//! hash of the connection's addresses), so a flow has one owner and needs no lock. Workers
-//! write their records as JSON lines themselves and send them back tagged with where they
-//! were written; the dispatching thread merges them.
+//! be sharded by flow because fragments carry no ports). On one thread it also does all the
+//! rest, inline and without copying a byte. On N threads, N - 1 workers and the dispatcher
+//! itself share the flows by a symmetric hash of the connection's addresses, so a flow has
+//! one owner and needs no lock. The dispatcher keeps the share that leaves it as busy as a
+//! worker ([`Split`]): on two cores two busy threads, not three taking turns. Each segment
+//! of a worker's flow goes to it in batches over bounded crossbeam channels; workers write
+//! their records as JSON lines themselves and send them back tagged with where they were
+//! written; the dispatcher merges them with its own.
 //!
 //! Guarantees:
 //! - Replay output is the same records in the same order at any thread count: every record
 //!   sorts by (packet sequence, [`EmitPoint`], order of writing), timeouts run on ticks the
 //!   dispatcher sends to all workers at the same packets, and records are released only up
-//!   to the point every worker has passed. (Evictions under memory pressure are the one
-//!   exception: each worker holds its share of the flow budget.)
+//!   to the point every thread has passed. (Evictions under memory pressure are the one
+//!   exception: each table holds the part of the flow budget its share of the flows gets.)
 //! - In replay a full queue blocks the dispatcher (backpressure, nothing dropped); live, a
-//!   full queue drops the batch and counts its packets, and capture never blocks.
+//!   full queue drops the batch and counts its packets, and capture does not block. Live
+//!   capture waits for room in two cases only: the batch carrying a timeout tick (at most
+//!   once a second), and when the dispatcher's own records would exceed their bound
+//!   because the workers are far behind.
 //! - Bounded: each worker's queue holds `QUEUE_DEPTH` batches of at most `FLUSH_EVERY`
-//!   packets and `BATCH_BYTES` of payload; a worker has at most `MAX_OUTPUTS` output buffers
-//!   unreleased; batch and output buffers are recycled rather than reallocated. What this
+//!   packets and `BATCH_BYTES` of payload; each thread has at most about `MAX_OUTPUTS`
+//!   output buffers unreleased; batch and output buffers are recycled rather than
+//!   reallocated. What this
 //!   can hold is [`memory_reserve`], taken out of `max_memory` before the flow tables get
 //!   theirs.
 //! - Input errors never lose what was read: reading stops, every flow is finished and
@@ -58,8 +64,8 @@ pub struct Summary {
     pub time_reversals: u64,
     /// Segments dropped because a worker's queue was full (live capture only).
     pub queue_drops: u64,
-    /// Flow worker threads used.
-    pub workers: usize,
+    /// Threads that owned flows (with more than one, the dispatching thread is one of them).
+    pub threads: usize,
     /// What the flow tables could hold in all (`max_memory` less the pipeline's buffers).
     pub flow_budget: usize,
 }
@@ -230,20 +236,21 @@ const MAX_OUTPUTS: usize = QUEUE_DEPTH + 4;
 /// The least the flow tables are given, however small `max_memory` is.
 pub const MIN_FLOW_BUDGET: usize = 16 << 20;
 
-/// Memory the packet path itself holds outside the flow tables, for `workers` workers: the
+/// Memory the packet path itself holds outside the flow tables, on `threads` threads: the
 /// binary and allocator, capture blocks, the record writer's queue and IP fragments, and
-/// with several workers the batches in flight and the workers' unreleased output. The flow
+/// on several threads the batches in flight and each thread's unreleased output. The flow
 /// tables get `max_memory` less this (see [`Pipeline::flow_budget`]).
-pub fn memory_reserve(cfg: &SensorConfig, workers: usize) -> usize {
+pub fn memory_reserve(cfg: &SensorConfig, threads: usize) -> usize {
     const BASE: usize = 24 << 20;
     let fragments = cfg.decode.max_fragment_bytes + cfg.decode.max_fragment_bytes / 4;
-    let threaded = if workers > 1 {
+    let threaded = if threads > 1 {
         // Blocks pinned by queued batches (each up to BATCH_BYTES, plus the block it ends
-        // in), the batches' segment lists, and each worker's output buffers and heap.
+        // in), the batches' segment lists, and each thread's output buffers and heap (the
+        // dispatcher's own output counts as one more worker's, rounding up).
         (QUEUE_DEPTH + 2) * (BATCH_BYTES + (1 << 20))
-            + workers * (QUEUE_DEPTH + 2) * FLUSH_EVERY as usize * std::mem::size_of::<Item>()
-            + workers * (MAX_OUTPUTS + 1) * (OUTPUT_BYTES + OUTPUT_CHUNK * 64)
-            + workers * (4 << 20)
+            + threads * (QUEUE_DEPTH + 2) * FLUSH_EVERY as usize * std::mem::size_of::<Item>()
+            + threads * (MAX_OUTPUTS + 2) * (OUTPUT_BYTES + OUTPUT_CHUNK * 64)
+            + threads * (4 << 20)
     } else {
         0
     };
@@ -309,28 +316,167 @@ struct WorkerOut {
     live: Option<LiveCounts>,
 }
 
+/// The records one flow-owning thread has made, waiting in key order for the merge.
+#[derive(Default)]
+struct Lane {
+    /// Output not yet released, oldest first; `next` indexes the front's records.
+    queue: VecDeque<Output>,
+    next: usize,
+    /// Every packet up to here has been worked.
+    watermark: u64,
+    finished: Option<(FlowStats, RecordCounts)>,
+    live: LiveCounts,
+}
+
+impl Lane {
+    /// Drops fully released outputs from the front, handing each to `give_back`.
+    fn recycle(&mut self, mut give_back: impl FnMut(Output)) {
+        while self.queue.front().is_some_and(|o| self.next >= o.records.len()) {
+            if let Some(o) = self.queue.pop_front() {
+                give_back(o);
+            }
+            self.next = 0;
+        }
+    }
+
+    fn head(&self) -> Option<OrderKey> {
+        self.queue.front().and_then(|o| o.records.get(self.next)).map(|r| r.0)
+    }
+
+    /// Whether this lane can no longer make a record at packet `seq` smaller than one it
+    /// has not sent yet: it has a record waiting (larger, since lanes are in order), has
+    /// finished, or has worked past that packet.
+    fn passed(&self, seq: u64) -> bool {
+        !self.queue.is_empty() || self.finished.is_some() || self.watermark >= seq
+    }
+
+    fn emit_next(&mut self, sink: &mut Sink<'_>) {
+        let Some(o) = self.queue.front_mut() else { return };
+        if let Some((_, call, range)) = o.records.get_mut(self.next) {
+            sink.emit_owned(call.take(), o.lines.get(range.clone()).unwrap_or(&[]));
+        }
+        self.next += 1;
+    }
+}
+
 struct Worker {
     tx: Sender<Batch>,
     /// Emptied outputs going back to this worker for reuse.
     give_back: Sender<Output>,
     pending: Batch,
     handle: Option<JoinHandle<()>>,
-    /// Output received and not yet released, oldest first; `next` indexes the front's
-    /// records.
-    queue: VecDeque<Output>,
-    next: usize,
-    watermark: u64,
-    finished: Option<(FlowStats, RecordCounts)>,
-    live: LiveCounts,
+    lane: Lane,
 }
 
+/// The records of the dispatcher's own share of the flows. They wait in a lane like a
+/// worker's, since the workers' may have to go out first.
+struct LocalRecords {
+    counts: RecordCounts,
+    /// Records made so far: the last part of their keys.
+    n: u64,
+    /// Being filled; [`LocalRecords::seal`] moves it into the lane.
+    out: Output,
+    lane: Lane,
+    /// Released outputs, for reuse.
+    spare: Vec<Output>,
+    /// The most outputs the lane held at once, for the tests of its bound (shared, so it
+    /// can be read after `finish` consumed the pipeline).
+    #[cfg(test)]
+    peak: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl LocalRecords {
+    fn push(&mut self, call: ApiCall, at: EmitPoint, seq: u64, keep: bool) {
+        self.counts.count(&call);
+        let start = self.out.lines.len();
+        call.write_jsonl(&mut self.out.lines);
+        let range = start..self.out.lines.len();
+        self.out.records.push((OrderKey { seq, at, n: self.n }, keep.then(|| Box::new(call)), range));
+        self.n += 1;
+        if self.out.records.len() >= OUTPUT_CHUNK || self.out.lines.len() >= OUTPUT_BYTES {
+            self.seal();
+        }
+    }
+
+    /// Puts what has been made into the lane, where the merge sees it.
+    fn seal(&mut self) {
+        if self.out.records.is_empty() {
+            return;
+        }
+        let mut fresh = self.spare.pop().unwrap_or_default();
+        fresh.records.clear();
+        fresh.lines.clear();
+        self.lane.queue.push_back(std::mem::replace(&mut self.out, fresh));
+        #[cfg(test)]
+        self.peak.fetch_max(self.lane.queue.len(), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Which thread owns a flow: with [`Split::local`] > 0 the dispatcher keeps that many
+/// 1024ths of the flows, and the workers share the rest equally.
+#[derive(Clone, Copy, Debug)]
+struct Split {
+    workers: usize,
+    local: u32,
+}
+
+impl Split {
+    /// `threads` threads own flows: the dispatcher and `threads - 1` workers. The
+    /// dispatcher's share leaves it as busy as each worker, given that reading, decoding
+    /// and batching a packet cost [`DISPATCH_COST`] of working its flow; with many threads
+    /// dispatching alone is a full load and it keeps none.
+    fn for_threads(threads: usize) -> Split {
+        let n = threads.max(2) as f64;
+        let share = ((1.0 - DISPATCH_COST * (n - 1.0)) / n).max(0.0);
+        Split { workers: threads.max(2) - 1, local: (share * 1024.0).round() as u32 }
+    }
+
+    /// The worker that owns `seg`'s flow, or `None` for the dispatcher.
+    fn owner(&self, seg: &TcpSegment<'_>) -> Option<usize> {
+        let h = flow_hash(seg);
+        // The top bits pick the dispatcher's share, the bottom ones the worker, so the
+        // workers' shares stay even.
+        if h >> 22 < self.local {
+            None
+        } else {
+            Some(h as usize % self.workers)
+        }
+    }
+
+    /// The part of a budget (flows or bytes) the dispatcher's table gets; each worker gets
+    /// an equal part of the rest.
+    fn local_part(&self, total: usize) -> usize {
+        (total as u128 * u128::from(self.local) / 1024) as usize
+    }
+
+    fn worker_part(&self, total: usize) -> usize {
+        (total - self.local_part(total)) / self.workers
+    }
+}
+
+/// What reading, decoding and batching a packet costs the dispatcher, against working its
+/// flow inline (HTTP, reassembly, the record), on the benchmark's API traffic: see
+/// docs/performance.md.
+const DISPATCH_COST: f64 = 0.42;
+
 struct Threaded {
+    /// The dispatcher's own share of the flows ([`Split`]), worked inline as on one thread.
+    own: Option<FlowTable>,
+    x: Exchange,
+}
+
+/// The workers, the dispatcher's own records, and everything between them and the sink.
+struct Exchange {
     workers: Vec<Worker>,
+    local: Option<LocalRecords>,
+    split: Split,
     /// Payload bytes in the pending batches.
     pending_bytes: usize,
     out: Receiver<WorkerOut>,
     /// Batches the workers are done with, for reuse (fresh memory costs page faults).
     spare: Receiver<Batch>,
+    /// Whether the sink wants records beside their lines (the workers were told at start).
+    keep_records: bool,
 }
 
 // One per pipeline, never moved in a loop: the size difference costs nothing.
@@ -445,9 +591,9 @@ fn worker_loop(id: usize, mut table: FlowTable, ch: WorkerChannels, keep_records
     }
 }
 
-/// The worker a segment's flow belongs to. Symmetric (both directions agree) and cheap:
-/// the dispatcher computes it for every segment.
-fn shard(seg: &TcpSegment<'_>, n: usize) -> usize {
+/// A hash of a segment's connection that picks its owner. Symmetric (both directions
+/// agree) and cheap: the dispatcher computes it for every segment.
+fn flow_hash(seg: &TcpSegment<'_>) -> u32 {
     fn fold(ip: &IpAddr) -> u64 {
         match ip {
             IpAddr::V4(a) => u64::from(u32::from_be_bytes(a.octets())),
@@ -461,57 +607,63 @@ fn shard(seg: &TcpSegment<'_>, n: usize) -> usize {
     let b = fold(&seg.dst) ^ (u64::from(seg.dst_port) << 32);
     // Order-independent combination, then a multiplicative mix so ports spread out.
     let h = (a ^ b).wrapping_add(a.wrapping_mul(b) >> 7).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    ((h >> 32) % n as u64) as usize
+    (h >> 32) as u32
 }
 
 impl Pipeline {
-    /// A pipeline with `workers` flow workers (1: everything on the calling thread).
-    /// `keep_records` asks workers to send records, not just lines, for sinks that want
-    /// them.
-    pub fn new(cfg: SensorConfig, workers: usize, mode: Mode) -> Pipeline {
-        Self::with_records(cfg, workers, mode, false)
+    /// A pipeline on `threads` threads that own flows (1: everything on the calling thread;
+    /// more: the calling thread dispatches and keeps a share, see [`Split::for_threads`]).
+    pub fn new(cfg: SensorConfig, threads: usize, mode: Mode) -> Pipeline {
+        Self::with_records(cfg, threads, mode, false)
     }
 
-    /// As [`Pipeline::new`], sending records across threads when `keep_records`.
-    pub fn with_records(cfg: SensorConfig, workers: usize, mode: Mode, keep_records: bool) -> Pipeline {
-        let workers = workers.max(1);
+    /// As [`Pipeline::new`]; `keep_records` asks workers to send records, not just lines,
+    /// across threads for sinks that want them.
+    pub fn with_records(cfg: SensorConfig, threads: usize, mode: Mode, keep_records: bool) -> Pipeline {
+        let threads = threads.max(1);
         let hasher = CredentialHasher::new(cfg.hash_key);
-        let budget = Self::flow_budget(&cfg, workers);
-        let engine = if workers == 1 {
+        let budget = Self::flow_budget(&cfg, threads);
+        let engine = if threads == 1 {
             Engine::Inline {
                 table: FlowTable::new(cfg.flow.clone(), cfg.http.clone(), hasher, budget),
                 line: Vec::with_capacity(4096),
                 counts: RecordCounts::default(),
             }
         } else {
+            let split = Split::for_threads(threads);
             let (out_tx, out_rx) = unbounded();
             let (spare_tx, spare_rx) = unbounded();
             let mut flow_cfg = cfg.flow.clone();
-            flow_cfg.max_flows = (flow_cfg.max_flows / workers).max(1);
-            let ws = (0..workers)
+            flow_cfg.max_flows = split.worker_part(cfg.flow.max_flows).max(1);
+            let ws = (0..split.workers)
                 .map(|id| {
                     let (tx, rx) = bounded(QUEUE_DEPTH);
                     let (give_back, given) = unbounded();
-                    let table = FlowTable::new(flow_cfg.clone(), cfg.http.clone(), hasher.clone(), budget / workers);
+                    let table = FlowTable::new(flow_cfg.clone(), cfg.http.clone(), hasher.clone(), split.worker_part(budget));
                     let ch = WorkerChannels { rx, out: out_tx.clone(), spare: spare_tx.clone(), given };
                     let handle = std::thread::Builder::new()
                         .name(format!("apitap-flow-{id}"))
                         .spawn(move || worker_loop(id, table, ch, keep_records))
                         .ok();
-                    Worker {
-                        tx,
-                        give_back,
-                        pending: new_batch(),
-                        handle,
-                        queue: VecDeque::new(),
-                        next: 0,
-                        watermark: 0,
-                        finished: None,
-                        live: LiveCounts::default(),
-                    }
+                    Worker { tx, give_back, pending: new_batch(), handle, lane: Lane::default() }
                 })
                 .collect();
-            Engine::Threaded(Threaded { workers: ws, pending_bytes: 0, out: out_rx, spare: spare_rx })
+            let own = (split.local > 0).then(|| {
+                let mut own_cfg = cfg.flow.clone();
+                own_cfg.max_flows = split.local_part(cfg.flow.max_flows).max(1);
+                FlowTable::new(own_cfg, cfg.http.clone(), hasher.clone(), split.local_part(budget))
+            });
+            let local = own.is_some().then(|| LocalRecords {
+                counts: RecordCounts::default(),
+                n: 0,
+                out: Output::default(),
+                lane: Lane::default(),
+                spare: Vec::new(),
+                #[cfg(test)]
+                peak: Default::default(),
+            });
+            let x = Exchange { workers: ws, local, split, pending_bytes: 0, out: out_rx, spare: spare_rx, keep_records };
+            Engine::Threaded(Threaded { own, x })
         };
         Pipeline {
             decoder: Decoder::new(cfg.decode.clone()),
@@ -520,14 +672,14 @@ impl Pipeline {
             seq: 0,
             max_ts: Timestamp::ZERO,
             last_tick: None,
-            summary: Summary { workers, flow_budget: budget, ..Summary::default() },
+            summary: Summary { threads, flow_budget: budget, ..Summary::default() },
         }
     }
 
     /// What the flow tables may hold in all: `max_memory` less [`memory_reserve`], and at
     /// least [`MIN_FLOW_BUDGET`] (callers should refuse a `max_memory` that leaves less).
-    pub fn flow_budget(cfg: &SensorConfig, workers: usize) -> usize {
-        cfg.max_memory.saturating_sub(memory_reserve(cfg, workers)).max(MIN_FLOW_BUDGET)
+    pub fn flow_budget(cfg: &SensorConfig, threads: usize) -> usize {
+        cfg.max_memory.saturating_sub(memory_reserve(cfg, threads)).max(MIN_FLOW_BUDGET)
     }
 
     /// Reads `src` to its end, then finishes every flow.
@@ -592,13 +744,20 @@ impl Pipeline {
                 self.decoder.decode(pkt, &mut |seg| table.process(seg, seq, &mut emit));
             }
             Engine::Threaded(t) => {
-                let n = t.workers.len();
-                let workers = &mut t.workers;
-                let pending_bytes = &mut t.pending_bytes;
+                let x = &mut t.x;
+                let (split, keep) = (x.split, x.keep_records);
+                let (workers, local, pending_bytes) = (&mut x.workers, &mut x.local, &mut x.pending_bytes);
+                let own = &mut t.own;
                 let shared = pkt.block;
                 self.decoder.decode(pkt, &mut |seg| {
+                    let Some(i) = split.owner(seg) else {
+                        if let (Some(table), Some(rec)) = (own.as_mut(), local.as_mut()) {
+                            table.process(seg, seq, &mut |c, at| rec.push(c, at, seq, keep));
+                        }
+                        return;
+                    };
                     *pending_bytes += seg.payload.len();
-                    let b = &mut workers[shard(seg, n)].pending;
+                    let b = &mut workers[i].pending;
                     // Borrow the payload from the capture block when it lies in one; copy
                     // it otherwise.
                     let (block, payload) = match shared.and_then(|sb| Some((sb, sb.range_of(seg.payload)?))) {
@@ -633,8 +792,14 @@ impl Pipeline {
                         },
                     });
                 });
-                if seq % FLUSH_EVERY == 0 || t.pending_bytes >= BATCH_BYTES {
-                    self.flush(sink);
+                if let Some(rec) = &mut t.x.local {
+                    rec.lane.watermark = seq;
+                    if rec.lane.queue.len() > MAX_OUTPUTS {
+                        t.x.make_room(seq, true, sink);
+                    }
+                }
+                if seq % FLUSH_EVERY == 0 || t.x.pending_bytes >= BATCH_BYTES {
+                    t.x.flush(seq, self.mode, &mut self.summary.queue_drops, sink);
                 }
             }
         }
@@ -647,9 +812,26 @@ impl Pipeline {
                 table.tick(now, &mut |call, _at| inline_emit(counts, line, sink, wants, call));
             }
             Engine::Threaded(t) => {
-                for w in t.workers.iter_mut() {
+                for w in t.x.workers.iter_mut() {
                     w.pending.items.push(Item::Tick { seq, now });
                 }
+                let Some(table) = &mut t.own else { return };
+                // A tick can time out many flows at once. For the dispatcher to merge its
+                // share of them a part at a time, the workers must have this tick: send it
+                // now (even live, waiting for room; at most once a second). No worker can
+                // make a record at `seq` after it but from packet `seq` itself, which has
+                // one owner, so the batches may say they cover `seq`.
+                t.x.send_all(seq, true, &mut self.summary.queue_drops, sink);
+                let x = &mut t.x;
+                let keep = x.keep_records;
+                table.tick(now, &mut |call, at| {
+                    if let Some(rec) = &mut x.local {
+                        rec.push(call, at, seq, keep);
+                        if rec.lane.queue.len() > MAX_OUTPUTS {
+                            x.make_room(seq, false, sink);
+                        }
+                    }
+                });
             }
         }
     }
@@ -674,98 +856,8 @@ impl Pipeline {
 
     /// Sends every pending batch and writes the records that are ready.
     pub fn flush(&mut self, sink: &mut Sink<'_>) {
-        let Engine::Threaded(t) = &mut self.engine else { return };
-        let watermark = self.seq;
-        t.pending_bytes = 0;
-        for i in 0..t.workers.len() {
-            let fresh = t.spare.try_recv().unwrap_or_else(|_| new_batch());
-            let w = &mut t.workers[i];
-            let mut batch = std::mem::replace(&mut w.pending, fresh);
-            batch.watermark = watermark;
-            match self.mode {
-                Mode::Replay => Self::send_waiting(t, i, batch, sink),
-                Mode::Live => {
-                    if let Err(TrySendError::Full(b)) = w.tx.try_send(batch) {
-                        self.summary.queue_drops += b.items.iter().filter(|i| matches!(i, Item::Seg { .. })).count() as u64;
-                    }
-                }
-            }
-        }
-        Self::drain(t, sink, false);
-    }
-
-    /// Sends a batch to worker `i`, waiting for room; meanwhile takes output and writes what
-    /// is ready, so no worker waits on us while we wait on it.
-    fn send_waiting(t: &mut Threaded, i: usize, batch: Batch, sink: &mut Sink<'_>) {
-        let tx = t.workers[i].tx.clone();
-        let mut b = batch;
-        loop {
-            match tx.try_send(b) {
-                Ok(()) | Err(TrySendError::Disconnected(_)) => return,
-                Err(TrySendError::Full(back)) => {
-                    b = back;
-                    if let Ok(o) = t.out.recv_timeout(std::time::Duration::from_millis(1)) {
-                        take_output(&mut t.workers, o);
-                        Self::drain(t, sink, false);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Takes worker output that has arrived and releases records every worker has passed,
-    /// merging the workers' queues (each already in order) by key. With `wait_all`, keeps
-    /// at it until every worker has finished.
-    fn drain(t: &mut Threaded, sink: &mut Sink<'_>, wait_all: bool) {
-        loop {
-            while let Ok(o) = t.out.try_recv() {
-                take_output(&mut t.workers, o);
-            }
-            // Releasing hands buffers back, which a worker waiting for one needs before it
-            // can send more: release before waiting again.
-            Self::release(t, sink);
-            if !wait_all || t.workers.iter().all(|w| w.finished.is_some()) {
-                return;
-            }
-            match t.out.recv() {
-                Ok(o) => take_output(&mut t.workers, o),
-                Err(_) => return,
-            }
-        }
-    }
-
-    /// Writes records in key order as far as it is settled.
-    fn release(t: &mut Threaded, sink: &mut Sink<'_>) {
-        // Each worker's records arrive in key order. The smallest head record may go out
-        // once no worker could still send a smaller one: each other worker has a record
-        // waiting (necessarily larger), has finished, or has passed that packet.
-        loop {
-            let mut best: Option<(usize, OrderKey)> = None;
-            for (i, w) in t.workers.iter_mut().enumerate() {
-                // Drop fully released outputs, handing their buffers back.
-                while w.queue.front().is_some_and(|o| w.next >= o.records.len()) {
-                    if let Some(o) = w.queue.pop_front() {
-                        let _ = w.give_back.send(o);
-                    }
-                    w.next = 0;
-                }
-                if let Some(o) = w.queue.front() {
-                    let k = o.records[w.next].0;
-                    if best.is_none_or(|(_, b)| k < b) {
-                        best = Some((i, k));
-                    }
-                }
-            }
-            let Some((i, k)) = best else { break };
-            let safe = t.workers.iter().all(|w| !w.queue.is_empty() || w.finished.is_some() || w.watermark >= k.seq);
-            if !safe {
-                break;
-            }
-            let w = &mut t.workers[i];
-            let Some(o) = w.queue.front_mut() else { break };
-            let (_, call, range) = &mut o.records[w.next];
-            sink.emit_owned(call.take(), o.lines.get(range.clone()).unwrap_or(&[]));
-            w.next += 1;
+        if let Engine::Threaded(t) = &mut self.engine {
+            t.x.flush(self.seq, self.mode, &mut self.summary.queue_drops, sink);
         }
     }
 
@@ -782,8 +874,11 @@ impl Pipeline {
             Engine::Inline { table, counts, .. } => LiveCounts::of(counts, &table.stats),
             Engine::Threaded(t) => {
                 let mut all = LiveCounts::default();
-                for w in &t.workers {
-                    all.add(&w.live);
+                for w in &t.x.workers {
+                    all.add(&w.lane.live);
+                }
+                if let (Some(table), Some(rec)) = (&t.own, &t.x.local) {
+                    all.add(&LiveCounts::of(&rec.counts, &table.stats));
                 }
                 all
             }
@@ -802,21 +897,41 @@ impl Pipeline {
                 counts.add_to(summary);
             }
             Engine::Threaded(t) => {
-                for i in 0..t.workers.len() {
-                    let mut batch = std::mem::replace(&mut t.workers[i].pending, new_batch());
+                let x = &mut t.x;
+                for i in 0..x.workers.len() {
+                    let mut batch = std::mem::replace(&mut x.workers[i].pending, new_batch());
                     batch.watermark = end;
                     batch.finish = Some(end);
                     // The end must get through even live: wait for room.
-                    Self::send_waiting(t, i, batch, sink);
+                    x.send_waiting(i, batch, sink);
                 }
-                Self::drain(t, sink, true);
-                for w in t.workers.iter_mut() {
+                // The workers finish their flows meanwhile; the dispatcher's own records
+                // go out as their turn comes.
+                if let Some(table) = &mut t.own {
+                    let keep = x.keep_records;
+                    table.finish_all(&mut |call, at| {
+                        if let Some(rec) = &mut x.local {
+                            rec.push(call, at, end, keep);
+                            if rec.lane.queue.len() > MAX_OUTPUTS {
+                                x.make_room(end, false, sink);
+                            }
+                        }
+                    });
+                    if let Some(rec) = &mut x.local {
+                        rec.seal();
+                        rec.lane.watermark = end;
+                        rec.lane.finished = Some((table.stats.clone(), std::mem::take(&mut rec.counts)));
+                    }
+                }
+                x.drain(sink, true);
+                for w in x.workers.iter_mut() {
                     if let Some(h) = w.handle.take() {
                         let _ = h.join();
                     }
                 }
                 let mut flows = FlowStats::default();
-                for (st, counts) in t.workers.iter().filter_map(|w| w.finished.as_ref()) {
+                let lanes = x.workers.iter().map(|w| &w.lane).chain(x.local.as_ref().map(|r| &r.lane));
+                for (st, counts) in lanes.filter_map(|l| l.finished.as_ref()) {
                     flows.add(st);
                     counts.add_to(summary);
                 }
@@ -827,6 +942,161 @@ impl Pipeline {
         s.decode = self.decoder.stats();
         s.missed_bytes = s.flows.streams.missed;
         s
+    }
+}
+
+impl Exchange {
+    /// Sends every pending batch, saying the packets up to `watermark` are all dispatched,
+    /// and writes the records that are ready. Replay waits for room; live drops a batch that
+    /// finds its queue full, counting its segments in `drops`.
+    fn flush(&mut self, watermark: u64, mode: Mode, drops: &mut u64, sink: &mut Sink<'_>) {
+        self.send_all(watermark, mode == Mode::Replay, drops, sink);
+    }
+
+    fn send_all(&mut self, watermark: u64, wait: bool, drops: &mut u64, sink: &mut Sink<'_>) {
+        self.pending_bytes = 0;
+        for i in 0..self.workers.len() {
+            let fresh = self.spare.try_recv().unwrap_or_else(|_| new_batch());
+            let mut batch = std::mem::replace(&mut self.workers[i].pending, fresh);
+            batch.watermark = watermark;
+            if wait {
+                self.send_waiting(i, batch, sink);
+            } else if let Err(TrySendError::Full(b)) = self.workers[i].tx.try_send(batch) {
+                *drops += b.items.iter().filter(|i| matches!(i, Item::Seg { .. })).count() as u64;
+            }
+        }
+        self.drain(sink, false);
+    }
+
+    /// Sends a batch to worker `i`, waiting for room; meanwhile takes output and writes what
+    /// is ready, so no worker waits on us while we wait on it.
+    fn send_waiting(&mut self, i: usize, batch: Batch, sink: &mut Sink<'_>) {
+        let tx = self.workers[i].tx.clone();
+        let mut b = batch;
+        loop {
+            match tx.try_send(b) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => return,
+                Err(TrySendError::Full(back)) => {
+                    b = back;
+                    // Merge even when nothing arrives: the worker may be waiting for its
+                    // buffers back, and what made its records releasable may have been
+                    // our own records, not its output.
+                    match self.out.recv_timeout(std::time::Duration::from_millis(1)) {
+                        Ok(o) => {
+                            self.take_output(o);
+                            self.drain(sink, false);
+                        }
+                        Err(_) => self.release(sink),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Holds the dispatcher's unreleased records to [`MAX_OUTPUTS`] buffers, as a worker's
+    /// are, by merging until enough has gone out. The workers must have every packet up to
+    /// `seq` for that: with `send`, the pending batches go now (waiting for room, even live:
+    /// this happens only when the workers are far behind); without, the caller has sent
+    /// them (a tick, the end of input), and sending more would queue batches behind a
+    /// worker that may be waiting for its buffers.
+    fn make_room(&mut self, seq: u64, send: bool, sink: &mut Sink<'_>) {
+        if send {
+            let mut unused = 0;
+            self.send_all(seq, true, &mut unused, sink);
+        }
+        loop {
+            // Merge before waiting: a worker waiting for buffers sends nothing more, and
+            // our lane, never empty here, may be all its records were waiting for.
+            self.release(sink);
+            let Some(rec) = &self.local else { return };
+            if rec.lane.queue.len() <= MAX_OUTPUTS {
+                return;
+            }
+            match self.out.recv() {
+                Ok(o) => self.take_output(o),
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Takes worker output that has arrived and releases records every lane has passed,
+    /// merging the lanes (each already in order) by key. With `wait_all`, keeps at it until
+    /// every worker has finished.
+    fn drain(&mut self, sink: &mut Sink<'_>, wait_all: bool) {
+        loop {
+            while let Ok(o) = self.out.try_recv() {
+                self.take_output(o);
+            }
+            // Releasing hands buffers back, which a worker waiting for one needs before it
+            // can send more: release before waiting again.
+            self.release(sink);
+            if !wait_all || self.workers.iter().all(|w| w.lane.finished.is_some()) {
+                return;
+            }
+            match self.out.recv() {
+                Ok(o) => self.take_output(o),
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Writes records in key order as far as it is settled.
+    fn release(&mut self, sink: &mut Sink<'_>) {
+        if let Some(rec) = &mut self.local {
+            rec.seal();
+        }
+        // Each lane's records are in key order. The smallest head record may go out once
+        // every other lane has passed its packet.
+        let own = self.workers.len();
+        loop {
+            let mut best: Option<(usize, OrderKey)> = None;
+            for (i, w) in self.workers.iter_mut().enumerate() {
+                let give_back = &w.give_back;
+                w.lane.recycle(|o| {
+                    let _ = give_back.send(o);
+                });
+                if let Some(k) = w.lane.head() {
+                    if best.is_none_or(|(_, b)| k < b) {
+                        best = Some((i, k));
+                    }
+                }
+            }
+            if let Some(rec) = &mut self.local {
+                let spare = &mut rec.spare;
+                rec.lane.recycle(|o| spare.push(o));
+                if let Some(k) = rec.lane.head() {
+                    if best.is_none_or(|(_, b)| k < b) {
+                        best = Some((own, k));
+                    }
+                }
+            }
+            let Some((i, k)) = best else { break };
+            let safe = self.workers.iter().all(|w| w.lane.passed(k.seq)) && self.local.as_ref().is_none_or(|r| r.lane.passed(k.seq));
+            if !safe {
+                break;
+            }
+            match self.workers.get_mut(i) {
+                Some(w) => w.lane.emit_next(sink),
+                None => {
+                    if let Some(rec) = &mut self.local {
+                        rec.lane.emit_next(sink);
+                    }
+                }
+            }
+        }
+    }
+
+    fn take_output(&mut self, mut o: WorkerOut) {
+        let Some(w) = self.workers.get_mut(o.worker) else { return };
+        let lane = &mut w.lane;
+        lane.watermark = lane.watermark.max(o.watermark);
+        if let Some(d) = o.done.take() {
+            lane.finished = Some(d);
+        }
+        if let Some(l) = o.live.take() {
+            lane.live = l;
+        }
+        lane.queue.push_back(o.out);
     }
 }
 
@@ -841,22 +1111,12 @@ fn inline_emit(counts: &mut RecordCounts, line: &mut Vec<u8>, sink: &mut Sink<'_
     }
 }
 
-fn take_output(workers: &mut [Worker], mut o: WorkerOut) {
-    let Some(w) = workers.get_mut(o.worker) else { return };
-    w.watermark = w.watermark.max(o.watermark);
-    if let Some(d) = o.done.take() {
-        w.finished = Some(d);
-    }
-    if let Some(l) = o.live.take() {
-        w.live = l;
-    }
-    w.queue.push_back(o.out);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::LinkType;
     use crate::decode::PacketMeta;
+    use etherparse::PacketBuilder;
 
     fn seg(src: &str, sp: u16, dst: &str, dp: u16) -> TcpSegment<'static> {
         TcpSegment {
@@ -875,17 +1135,108 @@ mod tests {
         }
     }
 
-    #[test]
-    fn shard_is_symmetric_and_spreads() {
-        let mut counts = [0usize; 4];
+    /// Owners by flow for `split`, over 4000 client ports: the dispatcher's count, then
+    /// each worker's.
+    fn spread(split: Split) -> (usize, Vec<usize>) {
+        let (mut own, mut workers) = (0, vec![0usize; split.workers]);
         for p in 0..4000u16 {
             let a = seg("10.0.0.1", 30000 + p, "10.0.0.2", 80);
             let b = seg("10.0.0.2", 80, "10.0.0.1", 30000 + p);
-            assert_eq!(shard(&a, 4), shard(&b, 4));
-            counts[shard(&a, 4)] += 1;
+            assert_eq!(split.owner(&a), split.owner(&b), "both directions have one owner");
+            match split.owner(&a) {
+                None => own += 1,
+                Some(i) => workers[i] += 1,
+            }
         }
-        assert!(counts.iter().all(|c| *c > 800), "{counts:?}");
+        (own, workers)
+    }
+
+    #[test]
+    fn flows_spread_over_the_threads_in_their_shares() {
+        // Two threads: the dispatcher keeps (1 - DISPATCH_COST) / 2 of the flows.
+        let two = Split::for_threads(2);
+        assert_eq!((two.workers, two.local), (1, 297));
+        let (own, w) = spread(two);
+        assert!((1000..1350).contains(&own), "{own} {w:?}");
+        // Three: a small share; four and more: dispatching is the dispatcher's whole load.
+        let three = Split::for_threads(3);
+        assert_eq!((three.workers, three.local), (2, 55));
+        let (own, w) = spread(three);
+        assert!((120..320).contains(&own) && w.iter().all(|c| (1700..2100).contains(c)), "{own} {w:?}");
+        for n in [4, 16] {
+            let split = Split::for_threads(n);
+            assert_eq!((split.workers, split.local), (n - 1, 0));
+            let (own, w) = spread(split);
+            assert_eq!(own, 0);
+            assert!(w.iter().all(|c| *c > 4000 / (n - 1) * 4 / 5), "{n}: {w:?}");
+        }
         let v6 = seg("2001:db8::1", 5, "2001:db8::2", 6);
-        assert!(shard(&v6, 3) < 3);
+        assert!(Split::for_threads(4).owner(&v6).is_some_and(|i| i < 3));
+    }
+
+    #[test]
+    fn budgets_split_in_the_same_shares_and_add_up() {
+        for n in 2..8 {
+            let split = Split::for_threads(n);
+            let total = 512 << 20;
+            let parts = split.local_part(total) + split.workers * split.worker_part(total);
+            assert!(parts <= total && total - parts < split.workers, "{n}");
+        }
+    }
+
+    /// `flows` connections that each send one request and never hear back, within a tenth
+    /// of a second; then, with `late`, a packet past the idle timeout, whose tick times
+    /// them all out at once.
+    fn crowd(flows: u32, late: bool) -> Vec<(Timestamp, Vec<u8>)> {
+        let frame = |i: u32, payload: &[u8]| {
+            let src = [10, 1, 0, (i / 1000) as u8];
+            let b = PacketBuilder::ethernet2([1; 6], [2; 6]).ipv4(src, [10, 0, 0, 2], 64).tcp(10000 + (i % 1000) as u16, 80, 7, 65535).ack(9).psh();
+            let mut v = Vec::new();
+            b.write(&mut v, payload).unwrap();
+            v
+        };
+        let mut out: Vec<_> = (0..flows)
+            .map(|i| (Timestamp(i64::from(i) * 2_000), frame(i, format!("GET /items/{i} HTTP/1.1\r\nHost: api\r\n\r\n").as_bytes())))
+            .collect();
+        if late {
+            out.push((Timestamp(400_000_000_000), frame(flows, b"GET /late HTTP/1.1\r\nHost: api\r\n\r\n")));
+        }
+        out
+    }
+
+    /// Lines written, transactions, and the most outputs the dispatcher's lane held.
+    fn run(frames: &[(Timestamp, Vec<u8>)], threads: usize) -> (Vec<u8>, u64, usize) {
+        let mut pl = Pipeline::new(SensorConfig::default(), threads, Mode::Replay);
+        let mut lines = Vec::new();
+        let mut sink = |_: Option<&ApiCall>, line: &[u8]| lines.extend_from_slice(line);
+        for (ts, f) in frames {
+            pl.packet(&Packet::new(*ts, f.len() as u32, LinkType::Ethernet, f), &mut sink);
+        }
+        let peak = match &pl.engine {
+            Engine::Threaded(t) => t.x.local.as_ref().map(|r| r.peak.clone()),
+            Engine::Inline { .. } => None,
+        };
+        let s = pl.finish(&mut sink);
+        (lines, s.transactions, peak.map_or(0, |p| p.load(std::sync::atomic::Ordering::Relaxed)))
+    }
+
+    #[test]
+    fn a_crowd_of_flows_ending_at_once_merges_in_order_within_the_bound() {
+        const FLOWS: u32 = 100_000;
+        // The dispatcher's ~29% of the flows make about 29,000 records: more than twice
+        // MAX_OUTPUTS buffers' worth, so it must merge part of them before making the rest,
+        // many times over while the worker, with more, waits for its own buffers.
+        assert!(FLOWS as usize * 297 / 1024 > (MAX_OUTPUTS + 2) * OUTPUT_CHUNK);
+        for late in [true, false] {
+            let frames = crowd(FLOWS, late);
+            let (one, n, _) = run(&frames, 1);
+            assert_eq!(n, u64::from(FLOWS) + u64::from(late), "late {late}");
+            for threads in [2, 3] {
+                let (lines, n2, peak) = run(&frames, threads);
+                assert_eq!(n2, n);
+                assert!(lines == one, "{threads} threads, late {late}: records differ from one thread's");
+                assert!(peak <= MAX_OUTPUTS + 1, "{threads} threads, late {late}: the dispatcher held {peak} outputs");
+            }
+        }
     }
 }

@@ -57,7 +57,7 @@ mod tests {
         for len in 0..=base.len() {
             assert!(seen.insert(f(&base[..len])), "length {len} collides");
         }
-        let zeros = vec![0u8; 130];
+        let zeros = [0u8; 130];
         for len in 1..zeros.len() {
             assert!(seen.insert(f(&zeros[..len])), "{len} zero bytes collide");
         }
