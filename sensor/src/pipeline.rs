@@ -306,6 +306,27 @@ struct Output {
     lines: Vec<u8>,
 }
 
+impl Output {
+    /// Writes `call`'s JSON line, returning where it lies in `lines`. (The caller pushes the
+    /// record itself: passing the 900-byte record in here costs a copy of it, measured.)
+    fn line(&mut self, call: &ApiCall) -> Range<usize> {
+        let start = self.lines.len();
+        call.write_jsonl(&mut self.lines);
+        start..self.lines.len()
+    }
+
+    /// Whether the buffer should go to the merge now rather than take more records.
+    fn full(&self) -> bool {
+        self.records.len() >= OUTPUT_CHUNK || self.lines.len() >= OUTPUT_BYTES
+    }
+
+    /// Empties a buffer for reuse, keeping its capacity.
+    fn clear(&mut self) {
+        self.records.clear();
+        self.lines.clear();
+    }
+}
+
 struct WorkerOut {
     worker: usize,
     out: Output,
@@ -388,12 +409,10 @@ struct LocalRecords {
 impl LocalRecords {
     fn push(&mut self, call: ApiCall, at: EmitPoint, seq: u64, keep: bool) {
         self.counts.count(&call);
-        let start = self.out.lines.len();
-        call.write_jsonl(&mut self.out.lines);
-        let range = start..self.out.lines.len();
+        let range = self.out.line(&call);
         self.out.records.push((OrderKey { seq, at, n: self.n }, keep.then(|| Box::new(call)), range));
         self.n += 1;
-        if self.out.records.len() >= OUTPUT_CHUNK || self.out.lines.len() >= OUTPUT_BYTES {
+        if self.out.full() {
             self.seal();
         }
     }
@@ -404,8 +423,7 @@ impl LocalRecords {
             return;
         }
         let mut fresh = self.spare.pop().unwrap_or_default();
-        fresh.records.clear();
-        fresh.lines.clear();
+        fresh.clear();
         self.lane.queue.push_back(std::mem::replace(&mut self.out, fresh));
         #[cfg(test)]
         self.peak.fetch_max(self.lane.queue.len(), std::sync::atomic::Ordering::Relaxed);
@@ -520,20 +538,17 @@ fn worker_loop(id: usize, mut table: FlowTable, ch: WorkerChannels, keep_records
             }
             Err(_) => given.recv().unwrap_or_default(),
         };
-        o.records.clear();
-        o.lines.clear();
+        o.clear();
         o
     };
     while let Ok(mut batch) = ch.rx.recv() {
         let mut out = fresh(&ch.given);
         let mut push = |call: ApiCall, at: EmitPoint, seq: u64| {
             counts.count(&call);
-            let start = out.lines.len();
-            call.write_jsonl(&mut out.lines);
-            let range = start..out.lines.len();
+            let range = out.line(&call);
             out.records.push((OrderKey { seq, at, n }, keep_records.then(|| Box::new(call)), range));
             n += 1;
-            if out.records.len() >= OUTPUT_CHUNK || out.lines.len() >= OUTPUT_BYTES {
+            if out.full() {
                 // Send what there is now; the watermark stays where the last batch left it.
                 // Send before taking a fresh buffer: taking one may wait for the merger,
                 // which may need these very records to make progress.
@@ -822,16 +837,7 @@ impl Pipeline {
                 // make a record at `seq` after it but from packet `seq` itself, which has
                 // one owner, so the batches may say they cover `seq`.
                 t.x.send_all(seq, true, &mut self.summary.queue_drops, sink);
-                let x = &mut t.x;
-                let keep = x.keep_records;
-                table.tick(now, &mut |call, at| {
-                    if let Some(rec) = &mut x.local {
-                        rec.push(call, at, seq, keep);
-                        if rec.lane.queue.len() > MAX_OUTPUTS {
-                            x.make_room(seq, false, sink);
-                        }
-                    }
-                });
+                table.tick(now, &mut |call, at| t.x.push_local(call, at, seq, sink));
             }
         }
     }
@@ -908,18 +914,9 @@ impl Pipeline {
                 // The workers finish their flows meanwhile; the dispatcher's own records
                 // go out as their turn comes.
                 if let Some(table) = &mut t.own {
-                    let keep = x.keep_records;
-                    table.finish_all(&mut |call, at| {
-                        if let Some(rec) = &mut x.local {
-                            rec.push(call, at, end, keep);
-                            if rec.lane.queue.len() > MAX_OUTPUTS {
-                                x.make_room(end, false, sink);
-                            }
-                        }
-                    });
+                    table.finish_all(&mut |call, at| x.push_local(call, at, end, sink));
                     if let Some(rec) = &mut x.local {
                         rec.seal();
-                        rec.lane.watermark = end;
                         rec.lane.finished = Some((table.stats.clone(), std::mem::take(&mut rec.counts)));
                     }
                 }
@@ -990,6 +987,18 @@ impl Exchange {
                     }
                 }
             }
+        }
+    }
+
+    /// Keeps a record of the dispatcher's own share made by a tick or at the end of input,
+    /// when the workers already have every batch up to `seq`: a crowd of flows finishing at
+    /// once is merged a part at a time.
+    fn push_local(&mut self, call: ApiCall, at: EmitPoint, seq: u64, sink: &mut Sink<'_>) {
+        let keep = self.keep_records;
+        let Some(rec) = &mut self.local else { return };
+        rec.push(call, at, seq, keep);
+        if rec.lane.queue.len() > MAX_OUTPUTS {
+            self.make_room(seq, false, sink);
         }
     }
 
