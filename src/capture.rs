@@ -134,6 +134,7 @@ pub fn run(args: CaptureArgs, config: std::sync::Arc<crate::config::Resolved>) -
                 updated: crate::metrics::wall_now(),
                 packets: p.packets,
                 queue_drops: p.queue_drops,
+                out_of_order: p.out_of_order,
                 not_analysed: feed.as_ref().map_or(0, |f| f.dropped),
                 flows: live.flows,
                 http_flows: live.http_flows,

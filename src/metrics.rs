@@ -18,6 +18,10 @@ pub struct SensorMetrics {
     pub interface_drops: u64,
     /// Segments dropped because a flow worker's queue was full (live capture).
     pub queue_drops: u64,
+    /// Records written ahead of older ones a flow worker still held, rather than wait for it
+    /// (live capture).
+    #[serde(default)]
+    pub out_of_order: u64,
     /// Records the analysis thread could not take in time (live capture).
     pub not_analysed: u64,
     /// TCP flows and those that carried HTTP (while capturing, as the flow workers last
@@ -42,6 +46,7 @@ impl SensorMetrics {
             updated: wall_now(),
             packets: s.packets,
             queue_drops: s.queue_drops,
+            out_of_order: s.out_of_order,
             flows: s.flows.flows,
             http_flows: s.flows.http_flows,
             transactions: s.transactions,

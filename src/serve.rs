@@ -424,6 +424,7 @@ async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
             ("apitap_http_flows_total", "TCP flows that carried HTTP.", m.http_flows),
             ("apitap_transactions_total", "API call records written.", m.transactions),
             ("apitap_records_not_analysed_total", "Records the analysis could not take in time.", m.not_analysed),
+            ("apitap_records_out_of_order_total", "Records written ahead of older ones a flow worker still held.", m.out_of_order),
         ] {
             family(&mut o, name, "counter", help);
             let _ = writeln!(o, "{name} {v}");

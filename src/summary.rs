@@ -143,6 +143,9 @@ pub fn render(title: &str, s: &Summary, extra: &[String], records: &Path, elapse
     if s.queue_drops > 0 {
         let _ = writeln!(o, "  queue drops   {:>12}  (segments dropped because a flow worker fell behind)", thousands(s.queue_drops));
     }
+    if s.out_of_order > 0 {
+        let _ = writeln!(o, "  out of order  {:>12}  (records written ahead of older ones a flow worker still held)", thousands(s.out_of_order));
+    }
     let secs = elapsed.as_secs_f64().max(1e-9);
     let _ = writeln!(
         o,

@@ -17,10 +17,10 @@
 //!   to the point every thread has passed. (Evictions under memory pressure are the one
 //!   exception: each table holds the part of the flow budget its share of the flows gets.)
 //! - In replay a full queue blocks the dispatcher (backpressure, nothing dropped); live, a
-//!   full queue drops the batch and counts its packets, and capture does not block. Live
-//!   capture waits for room in two cases only: the batch carrying a timeout tick (at most
-//!   once a second), and when the dispatcher's own records would exceed their bound
-//!   because the workers are far behind.
+//!   full queue drops the batch and counts its packets, and capture never waits for the
+//!   workers until the end: when they are so far behind that the dispatcher's own records
+//!   would exceed their bound, its oldest go out ahead of the merge, counted in
+//!   [`Summary::out_of_order`], rather than wait (a record once made is never dropped).
 //! - Bounded: each worker's queue holds `QUEUE_DEPTH` batches of at most `FLUSH_EVERY`
 //!   packets and `BATCH_BYTES` of payload; each thread has at most about `MAX_OUTPUTS`
 //!   output buffers unreleased; batch and output buffers are recycled rather than
@@ -64,6 +64,9 @@ pub struct Summary {
     pub time_reversals: u64,
     /// Segments dropped because a worker's queue was full (live capture only).
     pub queue_drops: u64,
+    /// Records the capturing thread wrote ahead of older ones still with a worker, rather
+    /// than wait for it (live capture only, when a worker falls far behind).
+    pub out_of_order: u64,
     /// Threads that owned flows (with more than one, the dispatching thread is one of them).
     pub threads: usize,
     /// What the flow tables could hold in all (`max_memory` less the pipeline's buffers).
@@ -495,6 +498,12 @@ struct Exchange {
     spare: Receiver<Batch>,
     /// Whether the sink wants records beside their lines (the workers were told at start).
     keep_records: bool,
+    /// Live capture, which must not wait for the workers (but at the end).
+    live: bool,
+    /// See [`Summary::out_of_order`].
+    out_of_order: u64,
+    #[cfg(test)]
+    gate: std::sync::Arc<std::sync::RwLock<()>>,
 }
 
 // One per pipeline, never moved in a loop: the size difference costs nothing.
@@ -520,6 +529,10 @@ struct WorkerChannels {
     out: Sender<WorkerOut>,
     spare: Sender<Batch>,
     given: Receiver<Output>,
+    /// Held for writing, stalls the workers before their next batch (tests of a worker
+    /// falling behind).
+    #[cfg(test)]
+    gate: std::sync::Arc<std::sync::RwLock<()>>,
 }
 
 fn worker_loop(id: usize, mut table: FlowTable, ch: WorkerChannels, keep_records: bool) {
@@ -542,6 +555,8 @@ fn worker_loop(id: usize, mut table: FlowTable, ch: WorkerChannels, keep_records
         o
     };
     while let Ok(mut batch) = ch.rx.recv() {
+        #[cfg(test)]
+        drop(ch.gate.read());
         let mut out = fresh(&ch.given);
         let mut push = |call: ApiCall, at: EmitPoint, seq: u64| {
             counts.count(&call);
@@ -648,6 +663,8 @@ impl Pipeline {
             let split = Split::for_threads(threads);
             let (out_tx, out_rx) = unbounded();
             let (spare_tx, spare_rx) = unbounded();
+            #[cfg(test)]
+            let gate = std::sync::Arc::new(std::sync::RwLock::new(()));
             let mut flow_cfg = cfg.flow.clone();
             flow_cfg.max_flows = split.worker_part(cfg.flow.max_flows).max(1);
             let ws = (0..split.workers)
@@ -655,7 +672,14 @@ impl Pipeline {
                     let (tx, rx) = bounded(QUEUE_DEPTH);
                     let (give_back, given) = unbounded();
                     let table = FlowTable::new(flow_cfg.clone(), cfg.http.clone(), hasher.clone(), split.worker_part(budget));
-                    let ch = WorkerChannels { rx, out: out_tx.clone(), spare: spare_tx.clone(), given };
+                    let ch = WorkerChannels {
+                        rx,
+                        out: out_tx.clone(),
+                        spare: spare_tx.clone(),
+                        given,
+                        #[cfg(test)]
+                        gate: gate.clone(),
+                    };
                     let handle = std::thread::Builder::new()
                         .name(format!("apitap-flow-{id}"))
                         .spawn(move || worker_loop(id, table, ch, keep_records))
@@ -677,7 +701,19 @@ impl Pipeline {
                 #[cfg(test)]
                 peak: Default::default(),
             });
-            let x = Exchange { workers: ws, local, split, pending_bytes: 0, out: out_rx, spare: spare_rx, keep_records };
+            let x = Exchange {
+                workers: ws,
+                local,
+                split,
+                pending_bytes: 0,
+                out: out_rx,
+                spare: spare_rx,
+                keep_records,
+                live: mode == Mode::Live,
+                out_of_order: 0,
+                #[cfg(test)]
+                gate,
+            };
             Engine::Threaded(Threaded { own, x })
         };
         Pipeline {
@@ -810,7 +846,8 @@ impl Pipeline {
                 if let Some(rec) = &mut t.x.local {
                     rec.lane.watermark = seq;
                     if rec.lane.queue.len() > MAX_OUTPUTS {
-                        t.x.make_room(seq, true, sink);
+                        t.x.make_room(seq, Some(&mut self.summary.queue_drops), sink);
+                        self.summary.out_of_order = t.x.out_of_order;
                     }
                 }
                 if seq % FLUSH_EVERY == 0 || t.x.pending_bytes >= BATCH_BYTES {
@@ -833,11 +870,12 @@ impl Pipeline {
                 let Some(table) = &mut t.own else { return };
                 // A tick can time out many flows at once. For the dispatcher to merge its
                 // share of them a part at a time, the workers must have this tick: send it
-                // now (even live, waiting for room; at most once a second). No worker can
-                // make a record at `seq` after it but from packet `seq` itself, which has
-                // one owner, so the batches may say they cover `seq`.
-                t.x.send_all(seq, true, &mut self.summary.queue_drops, sink);
+                // now (in replay waiting for room; live, a full queue drops it as any
+                // batch). No worker can make a record at `seq` after it but from packet
+                // `seq` itself, which has one owner, so the batches may say they cover `seq`.
+                t.x.send_all(seq, self.mode == Mode::Replay, &mut self.summary.queue_drops, sink);
                 table.tick(now, &mut |call, at| t.x.push_local(call, at, seq, sink));
+                self.summary.out_of_order = t.x.out_of_order;
             }
         }
     }
@@ -904,6 +942,8 @@ impl Pipeline {
             }
             Engine::Threaded(t) => {
                 let x = &mut t.x;
+                // The end must get through even live, and in order: from here on, wait.
+                x.live = false;
                 for i in 0..x.workers.len() {
                     let mut batch = std::mem::replace(&mut x.workers[i].pending, new_batch());
                     batch.watermark = end;
@@ -933,6 +973,7 @@ impl Pipeline {
                     counts.add_to(summary);
                 }
                 summary.flows = flows;
+                summary.out_of_order = x.out_of_order;
             }
         }
         let mut s = std::mem::take(&mut self.summary);
@@ -998,27 +1039,37 @@ impl Exchange {
         let Some(rec) = &mut self.local else { return };
         rec.push(call, at, seq, keep);
         if rec.lane.queue.len() > MAX_OUTPUTS {
-            self.make_room(seq, false, sink);
+            self.make_room(seq, None, sink);
         }
     }
 
     /// Holds the dispatcher's unreleased records to [`MAX_OUTPUTS`] buffers, as a worker's
     /// are, by merging until enough has gone out. The workers must have every packet up to
-    /// `seq` for that: with `send`, the pending batches go now (waiting for room, even live:
-    /// this happens only when the workers are far behind); without, the caller has sent
-    /// them (a tick, the end of input), and sending more would queue batches behind a
-    /// worker that may be waiting for its buffers.
-    fn make_room(&mut self, seq: u64, send: bool, sink: &mut Sink<'_>) {
-        if send {
-            let mut unused = 0;
-            self.send_all(seq, true, &mut unused, sink);
+    /// `seq` for that: with `send` (counting live drops there), the pending batches go now;
+    /// without, the caller has sent them (a tick, the end of input), and sending more would
+    /// queue batches behind a worker that may be waiting for its buffers. Replay waits for
+    /// the workers; live capture does not: what the merge cannot take yet goes out ahead.
+    fn make_room(&mut self, seq: u64, send: Option<&mut u64>, sink: &mut Sink<'_>) {
+        if let Some(drops) = send {
+            self.send_all(seq, !self.live, drops, sink);
         }
         loop {
             // Merge before waiting: a worker waiting for buffers sends nothing more, and
             // our lane, never empty here, may be all its records were waiting for.
             self.release(sink);
-            let Some(rec) = &self.local else { return };
+            let Some(rec) = &mut self.local else { return };
             if rec.lane.queue.len() <= MAX_OUTPUTS {
+                return;
+            }
+            if self.live {
+                let spare = &mut rec.spare;
+                while rec.lane.queue.len() > MAX_OUTPUTS {
+                    while rec.lane.head().is_some() {
+                        rec.lane.emit_next(sink);
+                        self.out_of_order += 1;
+                    }
+                    rec.lane.recycle(|o| spare.push(o));
+                }
                 return;
             }
             match self.out.recv() {
@@ -1211,6 +1262,43 @@ mod tests {
             out.push((Timestamp(400_000_000_000), frame(flows, b"GET /late HTTP/1.1\r\nHost: api\r\n\r\n")));
         }
         out
+    }
+
+    #[test]
+    fn live_capture_writes_ahead_rather_than_wait_for_a_stalled_worker() {
+        let frames = crowd(100_000, true);
+        let (one, _, _) = run(&frames, 1);
+        let one: std::collections::HashSet<&[u8]> = one.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+        let mut pl = Pipeline::new(SensorConfig::default(), 2, Mode::Live);
+        let Engine::Threaded(t) = &pl.engine else { panic!("two threads") };
+        let (gate, peak) = (t.x.gate.clone(), t.x.local.as_ref().map(|r| r.peak.clone()).expect("a local share"));
+        // The worker stalls at its next batch; then its queue fills. Every packet must still
+        // be taken, and the crowd's timeouts in the dispatcher's share written.
+        let stall = gate.write().unwrap();
+        let (fed, done) = std::sync::mpsc::channel();
+        let feeder = std::thread::spawn(move || {
+            let mut lines = Vec::new();
+            let mut sink = |_: Option<&ApiCall>, line: &[u8]| lines.extend_from_slice(line);
+            for (ts, f) in &frames {
+                pl.packet(&Packet::new(*ts, f.len() as u32, LinkType::Ethernet, f), &mut sink);
+            }
+            let _ = fed.send(());
+            (pl, lines)
+        });
+        done.recv_timeout(std::time::Duration::from_secs(120)).expect("the capture thread waited for a stalled worker");
+        let (pl, mut lines) = feeder.join().unwrap();
+        let ahead = lines.iter().filter(|b| **b == b'\n').count();
+        drop(stall);
+        let s = pl.finish(&mut |_: Option<&ApiCall>, line: &[u8]| lines.extend_from_slice(line));
+        let written: Vec<&[u8]> = lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+        // Nothing made is lost or written twice; what went out ahead is counted.
+        assert_eq!(written.len() as u64, s.transactions);
+        assert_eq!(written.iter().collect::<std::collections::HashSet<_>>().len(), written.len());
+        assert!(written.iter().all(|l| one.contains(l)));
+        assert!(s.queue_drops > 0, "the stalled worker's queue never filled");
+        assert!(ahead > 20_000 && s.out_of_order > 0 && s.out_of_order <= ahead as u64, "{ahead} {}", s.out_of_order);
+        let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(peak <= MAX_OUTPUTS + 1, "the dispatcher held {peak} outputs");
     }
 
     /// Lines written, transactions, and the most outputs the dispatcher's lane held.
