@@ -500,8 +500,6 @@ struct Exchange {
     keep_records: bool,
     /// Live capture, which must not wait for the workers (but at the end).
     live: bool,
-    /// See [`Summary::out_of_order`].
-    out_of_order: u64,
     #[cfg(test)]
     gate: std::sync::Arc<std::sync::RwLock<()>>,
 }
@@ -710,7 +708,6 @@ impl Pipeline {
                 spare: spare_rx,
                 keep_records,
                 live: mode == Mode::Live,
-                out_of_order: 0,
                 #[cfg(test)]
                 gate,
             };
@@ -846,8 +843,8 @@ impl Pipeline {
                 if let Some(rec) = &mut t.x.local {
                     rec.lane.watermark = seq;
                     if rec.lane.queue.len() > MAX_OUTPUTS {
-                        t.x.make_room(seq, Some(&mut self.summary.queue_drops), sink);
-                        self.summary.out_of_order = t.x.out_of_order;
+                        let s = &mut self.summary;
+                        t.x.make_room(seq, Some(&mut s.queue_drops), &mut s.out_of_order, sink);
                     }
                 }
                 if seq % FLUSH_EVERY == 0 || t.x.pending_bytes >= BATCH_BYTES {
@@ -874,8 +871,8 @@ impl Pipeline {
                 // batch). No worker can make a record at `seq` after it but from packet
                 // `seq` itself, which has one owner, so the batches may say they cover `seq`.
                 t.x.send_all(seq, self.mode == Mode::Replay, &mut self.summary.queue_drops, sink);
-                table.tick(now, &mut |call, at| t.x.push_local(call, at, seq, sink));
-                self.summary.out_of_order = t.x.out_of_order;
+                let ahead = &mut self.summary.out_of_order;
+                table.tick(now, &mut |call, at| t.x.push_local(call, at, seq, ahead, sink));
             }
         }
     }
@@ -954,7 +951,7 @@ impl Pipeline {
                 // The workers finish their flows meanwhile; the dispatcher's own records
                 // go out as their turn comes.
                 if let Some(table) = &mut t.own {
-                    table.finish_all(&mut |call, at| x.push_local(call, at, end, sink));
+                    table.finish_all(&mut |call, at| x.push_local(call, at, end, &mut summary.out_of_order, sink));
                     if let Some(rec) = &mut x.local {
                         rec.seal();
                         rec.lane.finished = Some((table.stats.clone(), std::mem::take(&mut rec.counts)));
@@ -973,7 +970,6 @@ impl Pipeline {
                     counts.add_to(summary);
                 }
                 summary.flows = flows;
-                summary.out_of_order = x.out_of_order;
             }
         }
         let mut s = std::mem::take(&mut self.summary);
@@ -1034,12 +1030,12 @@ impl Exchange {
     /// Keeps a record of the dispatcher's own share made by a tick or at the end of input,
     /// when the workers already have every batch up to `seq`: a crowd of flows finishing at
     /// once is merged a part at a time.
-    fn push_local(&mut self, call: ApiCall, at: EmitPoint, seq: u64, sink: &mut Sink<'_>) {
+    fn push_local(&mut self, call: ApiCall, at: EmitPoint, seq: u64, ahead: &mut u64, sink: &mut Sink<'_>) {
         let keep = self.keep_records;
         let Some(rec) = &mut self.local else { return };
         rec.push(call, at, seq, keep);
         if rec.lane.queue.len() > MAX_OUTPUTS {
-            self.make_room(seq, None, sink);
+            self.make_room(seq, None, ahead, sink);
         }
     }
 
@@ -1048,8 +1044,9 @@ impl Exchange {
     /// `seq` for that: with `send` (counting live drops there), the pending batches go now;
     /// without, the caller has sent them (a tick, the end of input), and sending more would
     /// queue batches behind a worker that may be waiting for its buffers. Replay waits for
-    /// the workers; live capture does not: what the merge cannot take yet goes out ahead.
-    fn make_room(&mut self, seq: u64, send: Option<&mut u64>, sink: &mut Sink<'_>) {
+    /// the workers; live capture does not: what the merge cannot take yet goes out ahead,
+    /// counted in `ahead` ([`Summary::out_of_order`]).
+    fn make_room(&mut self, seq: u64, send: Option<&mut u64>, ahead: &mut u64, sink: &mut Sink<'_>) {
         if let Some(drops) = send {
             self.send_all(seq, !self.live, drops, sink);
         }
@@ -1066,7 +1063,7 @@ impl Exchange {
                 while rec.lane.queue.len() > MAX_OUTPUTS {
                     while rec.lane.head().is_some() {
                         rec.lane.emit_next(sink);
-                        self.out_of_order += 1;
+                        *ahead += 1;
                     }
                     rec.lane.recycle(|o| spare.push(o));
                 }
