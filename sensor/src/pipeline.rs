@@ -126,10 +126,10 @@ impl RecordCounts {
     fn count(&mut self, call: &ApiCall) {
         self.transactions += 1;
         for a in &call.anomalies {
-            match self.anomalies.get_mut(a) {
+            match self.anomalies.get_mut(&**a) {
                 Some(n) => *n += 1,
                 None => {
-                    self.anomalies.insert(a.clone(), 1);
+                    self.anomalies.insert(a.to_string(), 1);
                 }
             }
         }

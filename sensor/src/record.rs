@@ -16,6 +16,12 @@ use std::net::IpAddr;
 
 mod json;
 
+/// A record string that is nearly always one of a few constants (a method, a version, a
+/// reason phrase, an auth scheme, an anomaly name, a tunnel kind): those are borrowed, the
+/// rest owned, so the common record allocates nothing for them. Reads like a `String`
+/// (`as_deref`, `==`, `Display`); deserialized records own theirs.
+pub type Text = std::borrow::Cow<'static, str>;
+
 /// Version of the record schema; bumped on any change a consumer could notice.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -36,7 +42,7 @@ pub enum Quality {
 /// The tunnel a connection arrived in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TunnelRecord {
-    pub kind: String,
+    pub kind: Text,
     /// VNI, GRE key, ERSPAN session id or GTP TEID.
     pub id: Option<u32>,
     pub outer_src: IpAddr,
@@ -76,15 +82,15 @@ pub struct ApiCall {
     pub resp_h: IpAddr,
     pub resp_p: u16,
     pub trans_depth: u32,
-    pub method: Option<String>,
+    pub method: Option<Text>,
     pub host: Option<String>,
     pub uri: Option<String>,
     pub path: Option<String>,
     pub query: Option<String>,
-    pub version: Option<String>,
+    pub version: Option<Text>,
     pub user_agent: Option<String>,
     pub status_code: Option<u16>,
-    pub status_msg: Option<String>,
+    pub status_msg: Option<Text>,
     pub info_code: Option<u16>,
     pub response_ts: Option<f64>,
     pub latency_ms: Option<f64>,
@@ -105,12 +111,12 @@ pub struct ApiCall {
     pub true_client_ip: Option<String>,
     pub cookie_names: Vec<String>,
     pub set_cookie_names: Vec<String>,
-    pub auth_scheme: Option<String>,
+    pub auth_scheme: Option<Text>,
     pub auth_hash: Option<String>,
     pub auth_user: Option<String>,
     pub auth_jwt: Option<JwtRecord>,
     pub upgrade: Option<String>,
-    pub anomalies: Vec<String>,
+    pub anomalies: Vec<Text>,
     pub missed_bytes: u64,
     pub quality: Quality,
     pub vlan: Option<u16>,
@@ -138,8 +144,8 @@ fn ms(later: Option<Timestamp>, earlier: Option<Timestamp>) -> Option<f64> {
     Some(((l.0 - e.0).max(0) as f64 / 1e3).round() / 1e3)
 }
 
-fn tunnel_name(k: TunnelKind) -> String {
-    k.name().to_string()
+fn tunnel_name(k: TunnelKind) -> Text {
+    Text::Borrowed(k.name())
 }
 
 impl ApiCall {
@@ -201,7 +207,7 @@ impl ApiCall {
             auth_user: None,
             auth_jwt: None,
             upgrade: None,
-            anomalies: anomalies.iter().map(|a| a.as_str().to_string()).collect(),
+            anomalies: anomalies.iter().map(|a| Text::Borrowed(a.as_str())).collect(),
             missed_bytes: tx.missed_bytes,
             quality,
             vlan: conn.meta.vlan,
@@ -235,7 +241,7 @@ impl ApiCall {
         if let Some(req) = tx.request {
             call.path = Some(escape_bytes(path_of(req.uri.as_bytes())));
             call.query = query_of(req.uri.as_bytes()).map(escape_bytes);
-            call.version = Some(req.version.unwrap_or_else(|| "0.9".to_string()));
+            call.version = Some(req.version.unwrap_or(Text::Borrowed("0.9")));
             if connect_ok {
                 call.upgrade = Some("connect".into());
             }

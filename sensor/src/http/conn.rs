@@ -934,14 +934,16 @@ impl HttpConn {
                 tx.anomalies.insert(Anomaly::RepeatedInterimResponse);
             }
             tx.info_code = Some(code);
-            tx.info_msg = Some(info.reason.clone());
+            tx.info_msg = Some(info.reason.to_string());
             self.dirs[s].st = St::Idle;
             return;
         }
         // A 1.1 server answering a 1.0 request with "HTTP/1.1" is normal (RFC 9110 §6.2);
         // a different major version is not.
         if let Some(qv) = tx.req.as_ref().and_then(|r| r.version.as_deref()) {
-            let major = |v: &str| v.split('.').next().map(str::to_owned);
+            fn major(v: &str) -> &str {
+                v.split('.').next().unwrap_or_default()
+            }
             if major(qv) != major(&info.version) {
                 tx.anomalies.insert(Anomaly::VersionMismatch);
             }

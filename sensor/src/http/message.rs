@@ -2,7 +2,8 @@
 //! the smuggling-shaped cases named), and credentials turned into keyed hashes.
 
 use super::body::{Coding, Framing};
-use super::parse::{escape_bytes, trim, RawHeader, RequestLine, StatusLine};
+use super::parse::{escape_bytes, text, trim, RawHeader, RequestLine, StatusLine, COMMON_METHODS, COMMON_REASONS, COMMON_VERSIONS};
+use crate::record::Text;
 use crate::anomaly::{Anomaly, AnomalySet};
 use crate::hash::CredentialHasher;
 use base64::Engine as _;
@@ -11,7 +12,7 @@ use base64::Engine as _;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credential {
     /// `basic`, `bearer`, `digest`, `api_key`, `query_key`, `cookie`, or the scheme token.
-    pub scheme: String,
+    pub scheme: Text,
     /// Keyed hash of the secret part.
     pub hash: String,
     /// The user name, where the scheme sends one in the clear (Basic, Digest).
@@ -23,10 +24,10 @@ pub struct Credential {
 /// A request head.
 #[derive(Clone, Debug, Default)]
 pub struct RequestInfo {
-    pub method: String,
+    pub method: Text,
     pub uri: String,
     /// `None` for HTTP/0.9.
-    pub version: Option<String>,
+    pub version: Option<Text>,
     pub host: Option<String>,
     pub user_agent: Option<String>,
     pub content_type: Option<String>,
@@ -58,9 +59,9 @@ impl RequestInfo {
 /// A response head.
 #[derive(Clone, Debug, Default)]
 pub struct ResponseInfo {
-    pub version: String,
+    pub version: Text,
     pub code: u16,
-    pub reason: String,
+    pub reason: Text,
     pub content_type: Option<String>,
     pub content_encoding: Option<String>,
     pub set_cookie_names: Vec<String>,
@@ -230,8 +231,8 @@ pub fn credential(headers: &[RawHeader<'_>], query: Option<&[u8]>, hasher: &Cred
         let secret = trim(&v[sp..]);
         // The common schemes by name: no lowercased copy to make and escape.
         let scheme_s = match KNOWN_SCHEMES.iter().find(|k| v[..sp].eq_ignore_ascii_case(k.as_bytes())) {
-            Some(k) => (*k).to_string(),
-            None => escape_bytes(&v[..sp].to_ascii_lowercase()),
+            Some(k) => Text::Borrowed(k),
+            None => Text::Owned(escape_bytes(&v[..sp].to_ascii_lowercase())),
         };
         let scheme = scheme_s.as_bytes();
         let user = match scheme {
@@ -317,8 +318,8 @@ pub fn request_info(
     hasher: &CredentialHasher,
     anomalies: &mut AnomalySet,
 ) -> RequestInfo {
-    let method = escape_bytes(line.method);
-    let version = line.version.map(escape_bytes);
+    let method = text(line.method, COMMON_METHODS);
+    let version = line.version.map(|v| text(v, COMMON_VERSIONS));
     let hosts = all(headers, "host").count();
     if hosts > 1 {
         anomalies.insert(Anomaly::MultipleHost);
@@ -367,9 +368,9 @@ pub fn response_info(
     }
     let (content_encoding, coding) = content_coding(headers);
     ResponseInfo {
-        version: escape_bytes(line.version),
+        version: text(line.version, COMMON_VERSIONS),
         code: line.code,
-        reason: escape_bytes(line.reason),
+        reason: text(line.reason, COMMON_REASONS),
         content_type: header_str(headers, "content-type"),
         content_encoding,
         set_cookie_names: set_cookies,
@@ -432,7 +433,7 @@ mod tests {
         let hasher = CredentialHasher::new([7; 32]);
         let h = hdrs(&[("Authorization", "Basic dXNlcjpzM2NyZXQ=")]);
         let c = credential(&h, None, &hasher).unwrap();
-        assert_eq!((c.scheme.as_str(), c.user.as_deref()), ("basic", Some("user")));
+        assert_eq!((&*c.scheme, c.user.as_deref()), ("basic", Some("user")));
         assert_eq!(c.hash, hasher.hash(b"dXNlcjpzM2NyZXQ="));
         let h = hdrs(&[("X-API-Key", "abc123")]);
         assert_eq!(credential(&h, None, &hasher).unwrap().scheme, "api_key");
@@ -440,10 +441,10 @@ mod tests {
         for (sent, reported) in [("BEARER abc", "bearer"), ("NTLM abc", "ntlm"), ("Custom-Scheme abc", "custom-scheme"), ("Bearerx abc", "bearerx")] {
             let h = hdrs(&[("Authorization", sent)]);
             let c = credential(&h, None, &hasher).unwrap();
-            assert_eq!((c.scheme.as_str(), c.hash), (reported, hasher.hash(b"abc")), "{sent}");
+            assert_eq!((&*c.scheme, c.hash), (reported, hasher.hash(b"abc")), "{sent}");
         }
         let c = credential(&[], Some(b"q=1&api_key=zzz"), &hasher).unwrap();
-        assert_eq!((c.scheme.as_str(), c.hash), ("query_key", hasher.hash(b"zzz")));
+        assert_eq!((&*c.scheme, c.hash), ("query_key", hasher.hash(b"zzz")));
         let h = hdrs(&[("Cookie", "theme=dark; JSESSIONID=s3cr3t")]);
         assert_eq!(credential(&h, None, &hasher).unwrap().scheme, "cookie");
     }

@@ -8,6 +8,7 @@
 //! would send.
 
 use crate::anomaly::{Anomaly, AnomalySet};
+use crate::record::Text;
 
 /// RFC 9110 `tchar`: the characters of a method or header name.
 pub fn is_tchar(b: u8) -> bool {
@@ -47,6 +48,24 @@ pub fn escape_bytes(b: &[u8]) -> String {
     }
     out
 }
+
+/// `b` as record text: borrowed when it is exactly one of `common`, escaped and owned
+/// otherwise. Exact bytes only, so the record reads the same either way.
+pub fn text(b: &[u8], common: &[&'static str]) -> Text {
+    match common.iter().find(|c| c.as_bytes() == b) {
+        Some(c) => Text::Borrowed(c),
+        None => Text::Owned(escape_bytes(b)),
+    }
+}
+
+/// Methods, versions and reason phrases as almost every exchange sends them.
+pub const COMMON_METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
+pub const COMMON_VERSIONS: &[&str] = &["1.1", "1.0"];
+pub const COMMON_REASONS: &[&str] = &[
+    "OK", "Created", "Accepted", "No Content", "Moved Permanently", "Found", "Not Modified", "Bad Request", "Unauthorized",
+    "Forbidden", "Not Found", "Method Not Allowed", "Conflict", "Unprocessable Entity", "Too Many Requests",
+    "Internal Server Error", "Bad Gateway", "Service Unavailable", "Gateway Timeout",
+];
 
 /// What the bytes at the start of a message position look like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -436,6 +455,20 @@ pub fn is_known_method(m: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn common_text_is_borrowed_and_reads_as_sent() {
+        assert!(matches!(text(b"GET", COMMON_METHODS), Text::Borrowed("GET")));
+        assert!(matches!(text(b"OK", COMMON_REASONS), Text::Borrowed("OK")));
+        // Exact bytes only: another case, a near miss or bytes to escape stay as sent.
+        for sent in [&b"get"[..], b"GETX", b"1.1 ", b"O\xffK"] {
+            let t = text(sent, COMMON_METHODS);
+            assert!(matches!(t, Text::Owned(_)), "{sent:?}");
+            assert_eq!(t, escape_bytes(sent), "{sent:?}");
+        }
+        assert_eq!(text(b"O\xffK", COMMON_REASONS), "O\\xffK");
+    }
+
 
     fn req(l: &str) -> Option<(String, String, Option<String>, Vec<Anomaly>)> {
         let mut a = AnomalySet::default();

@@ -104,7 +104,7 @@ fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-fn opt_string(out: &mut Vec<u8>, s: &Option<String>) {
+fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
     match s {
         Some(s) => string(out, s),
         None => out.extend_from_slice(b"null"),
@@ -170,13 +170,13 @@ fn ip(out: &mut Vec<u8>, a: &IpAddr) {
     out.push(b'"');
 }
 
-fn strings(out: &mut Vec<u8>, v: &[String]) {
+fn strings(out: &mut Vec<u8>, v: &[impl AsRef<str>]) {
     out.push(b'[');
     for (i, s) in v.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        string(out, s);
+        string(out, s.as_ref());
     }
     out.push(b']');
 }
@@ -201,13 +201,13 @@ impl ApiCall {
         out.extend_from_slice(b",\"trans_depth\":");
         int(out, self.trans_depth);
         for (k, v) in [
-            (&b",\"method\":"[..], &self.method),
-            (&b",\"host\":"[..], &self.host),
-            (&b",\"uri\":"[..], &self.uri),
-            (&b",\"path\":"[..], &self.path),
-            (&b",\"query\":"[..], &self.query),
-            (&b",\"version\":"[..], &self.version),
-            (&b",\"user_agent\":"[..], &self.user_agent),
+            (&b",\"method\":"[..], self.method.as_deref()),
+            (&b",\"host\":"[..], self.host.as_deref()),
+            (&b",\"uri\":"[..], self.uri.as_deref()),
+            (&b",\"path\":"[..], self.path.as_deref()),
+            (&b",\"query\":"[..], self.query.as_deref()),
+            (&b",\"version\":"[..], self.version.as_deref()),
+            (&b",\"user_agent\":"[..], self.user_agent.as_deref()),
         ] {
             out.extend_from_slice(k);
             opt_string(out, v);
@@ -215,7 +215,7 @@ impl ApiCall {
         out.extend_from_slice(b",\"status_code\":");
         opt_int(out, self.status_code);
         out.extend_from_slice(b",\"status_msg\":");
-        opt_string(out, &self.status_msg);
+        opt_string(out, self.status_msg.as_deref());
         out.extend_from_slice(b",\"info_code\":");
         opt_int(out, self.info_code);
         out.extend_from_slice(b",\"response_ts\":");
@@ -234,12 +234,12 @@ impl ApiCall {
             int(out, v);
         }
         for (k, v) in [
-            (&b",\"request_content_type\":"[..], &self.request_content_type),
-            (&b",\"response_content_type\":"[..], &self.response_content_type),
-            (&b",\"response_content_encoding\":"[..], &self.response_content_encoding),
-            (&b",\"x_forwarded_for\":"[..], &self.x_forwarded_for),
-            (&b",\"forwarded\":"[..], &self.forwarded),
-            (&b",\"true_client_ip\":"[..], &self.true_client_ip),
+            (&b",\"request_content_type\":"[..], self.request_content_type.as_deref()),
+            (&b",\"response_content_type\":"[..], self.response_content_type.as_deref()),
+            (&b",\"response_content_encoding\":"[..], self.response_content_encoding.as_deref()),
+            (&b",\"x_forwarded_for\":"[..], self.x_forwarded_for.as_deref()),
+            (&b",\"forwarded\":"[..], self.forwarded.as_deref()),
+            (&b",\"true_client_ip\":"[..], self.true_client_ip.as_deref()),
         ] {
             out.extend_from_slice(k);
             opt_string(out, v);
@@ -249,9 +249,9 @@ impl ApiCall {
         out.extend_from_slice(b",\"set_cookie_names\":");
         strings(out, &self.set_cookie_names);
         for (k, v) in [
-            (&b",\"auth_scheme\":"[..], &self.auth_scheme),
-            (&b",\"auth_hash\":"[..], &self.auth_hash),
-            (&b",\"auth_user\":"[..], &self.auth_user),
+            (&b",\"auth_scheme\":"[..], self.auth_scheme.as_deref()),
+            (&b",\"auth_hash\":"[..], self.auth_hash.as_deref()),
+            (&b",\"auth_user\":"[..], self.auth_user.as_deref()),
         ] {
             out.extend_from_slice(k);
             opt_string(out, v);
@@ -263,9 +263,9 @@ impl ApiCall {
                 out.extend_from_slice(b"{\"alg\":");
                 string(out, alg);
                 out.extend_from_slice(b",\"iss\":");
-                opt_string(out, iss);
+                opt_string(out, iss.as_deref());
                 out.extend_from_slice(b",\"sub\":");
-                opt_string(out, sub);
+                opt_string(out, sub.as_deref());
                 out.extend_from_slice(b",\"claims\":");
                 strings(out, claims);
                 out.extend_from_slice(b",\"exp\":");
@@ -276,7 +276,7 @@ impl ApiCall {
             }
         }
         out.extend_from_slice(b",\"upgrade\":");
-        opt_string(out, &self.upgrade);
+        opt_string(out, self.upgrade.as_deref());
         out.extend_from_slice(b",\"anomalies\":");
         strings(out, &self.anomalies);
         out.extend_from_slice(b",\"missed_bytes\":");
@@ -390,7 +390,7 @@ mod tests {
             let addr: IpAddr = if v6 { "2001:db8::1".parse().unwrap() } else { "10.0.0.1".parse().unwrap() };
             let c = ApiCall {
                 schema_version: 1, ts: f, uid: text.clone(), orig_h: addr, orig_p: n as u16, resp_h: addr, resp_p: 80,
-                trans_depth: n as u32, method: opt.then(|| text.clone()), host: Some(text.clone()), uri: None,
+                trans_depth: n as u32, method: opt.then(|| text.clone().into()), host: Some(text.clone()), uri: None,
                 path: Some("/".into()), query: opt.then(|| "a=1".into()), version: Some("1.1".into()), user_agent: None,
                 status_code: opt.then_some(200), status_msg: None, info_code: None, response_ts: opt.then_some(f / 3.0),
                 latency_ms: Some(f * 1e-9), duration_ms: None, request_body_len: n, response_body_len: n / 3,
