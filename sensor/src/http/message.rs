@@ -3,9 +3,9 @@
 
 use super::body::{Coding, Framing};
 use super::parse::{escape_bytes, text, trim, RawHeader, RequestLine, StatusLine, COMMON_METHODS, COMMON_REASONS, COMMON_VERSIONS};
-use crate::record::Text;
 use crate::anomaly::{Anomaly, AnomalySet};
 use crate::hash::CredentialHasher;
+use crate::record::Text;
 use base64::Engine as _;
 
 /// A credential seen on a request, reduced to what is safe to keep.
