@@ -45,13 +45,13 @@ scratch=$( [ -d /dev/shm ] && mktemp -d -p /dev/shm || mktemp -d )
 trap 'rm -rf "$work" "$scratch"' EXIT
 cc -O2 -o "$work/pcap_floor" "$here/pcap_floor.c" -lpcap
 
-# One timed run: appends "tool file secs rss_kb" to the results. Wall time from the
-# nanosecond clock (time(1) rounds to 10 ms), peak RSS from time(1).
+# One timed run: appends "tool file micros rss_kb user_s sys_s" to the results. Wall time
+# from the nanosecond clock (time(1) rounds to 10 ms); peak RSS and CPU time from time(1).
 timed() {
   local tool=$1 file=$2; shift 2
   local t0 t1
   t0=$(date +%s%N)
-  /usr/bin/time -f "%M" -o "$work/time" "$@" > "$work/stdout" 2>/dev/null
+  /usr/bin/time -f "%M %U %S" -o "$work/time" "$@" > "$work/stdout" 2>/dev/null
   t1=$(date +%s%N)
   echo "$tool $file $(( (t1 - t0) / 1000 )) $(cat "$work/time")" >> "$work/results"
 }
@@ -84,9 +84,9 @@ results, work, caps = sys.argv[1], sys.argv[2], sys.argv[3:]
 runs = {}
 order = []
 for line in open(results):
-    tool, f, micros, rss = line.split()
+    tool, f, micros, rss, user, sys_ = line.split()
     secs = int(micros) / 1e6
-    runs.setdefault((tool, f), []).append((secs, int(rss)))
+    runs.setdefault((tool, f), []).append((secs, int(rss), float(user) + float(sys_)))
     order.append((tool, f, secs))
 
 def summary_counts(f):
@@ -107,15 +107,19 @@ for f in caps:
     size = os.path.getsize(f)
     pk, tx = summary_counts(f)
     print(f"\n{os.path.basename(f)}: {size / 1e6:.0f} MB, {pk:,} packets, {tx:,} transactions")
-    print(f"  {'':10} {'median s':>9} {'min s':>7} {'Gbit/s':>7} {'packets/s':>11} {'tx/s':>10} {'peak RSS':>10}")
+    # CPU time (user + system, all threads) moves less than wall time on a shared machine,
+    # and CPU over wall says how many cores a run kept busy.
+    print(f"  {'':10} {'median s':>9} {'min s':>7} {'Gbit/s':>7} {'packets/s':>11} {'tx/s':>10} {'peak RSS':>12} {'CPU s':>6} {'cores':>6}")
     for tool in ["floor", "apitap-1", "baseline-1", "apitap-2", "tshark"]:
         r = runs.get((tool, f))
         if not r:
             continue
-        secs = [s for s, _ in r]
+        secs = [s for s, _, _ in r]
         m = statistics.median(secs)
-        rss = max(x for _, x in r) / 1024
-        print(f"  {tool:10} {m:9.3f} {min(secs):7.3f} {size * 8 / m / 1e9:7.2f} {pk / m:11,.0f} {tx / m:10,.0f} {rss:8.1f} MiB")
+        rss = max(x for _, x, _ in r) / 1024
+        cpu = statistics.median(c for _, _, c in r)
+        cores = statistics.median(c / s for s, _, c in r)
+        print(f"  {tool:10} {m:9.3f} {min(secs):7.3f} {size * 8 / m / 1e9:7.2f} {pk / m:11,.0f} {tx / m:10,.0f} {rss:8.1f} MiB {cpu:6.2f} {cores:6.2f}")
     floor, one, two = rounds("floor", f), rounds("apitap-1", f), rounds("apitap-2", f)
     print(f"  apitap 1 thread / floor:    {statistics.median(a / b for a, b in zip(floor, one)):.3f} of the floor's speed (bar: >= 0.333)")
     print(f"  apitap 2 threads / 1:       {statistics.median(a / b for a, b in zip(one, two)):.2f}x (bar: >= 1.7)")
