@@ -4,7 +4,6 @@
 //! Records never hold a credential: only its scheme and a keyed hash.
 
 use crate::anomaly::{Anomaly, AnomalySet};
-use crate::decode::tunnel::TunnelKind;
 use crate::decode::PacketMeta;
 use crate::flow::FlowKey;
 use crate::http::message::{path_of, query_of};
@@ -144,10 +143,6 @@ fn ms(later: Option<Timestamp>, earlier: Option<Timestamp>) -> Option<f64> {
     Some(((l.0 - e.0).max(0) as f64 / 1e3).round() / 1e3)
 }
 
-fn tunnel_name(k: TunnelKind) -> Text {
-    Text::Borrowed(k.name())
-}
-
 impl ApiCall {
     /// Builds the record of one exchange, moving its strings rather than copying them.
     pub fn from_transaction(tx: HttpTransaction, conn: &ConnInfo<'_>) -> ApiCall {
@@ -212,7 +207,7 @@ impl ApiCall {
             quality,
             vlan: conn.meta.vlan,
             tunnel: conn.meta.tunnel.map(|t| TunnelRecord {
-                kind: tunnel_name(t.kind),
+                kind: Text::Borrowed(t.kind.name()),
                 id: t.id,
                 outer_src: t.outer_src,
                 outer_dst: t.outer_dst,

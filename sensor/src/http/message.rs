@@ -2,7 +2,7 @@
 //! the smuggling-shaped cases named), and credentials turned into keyed hashes.
 
 use super::body::{Coding, Framing};
-use super::parse::{escape_bytes, text, trim, RawHeader, RequestLine, StatusLine, COMMON_METHODS, COMMON_REASONS, COMMON_VERSIONS};
+use super::parse::{escape_bytes, text, trim, RawHeader, RequestLine, StatusLine, COMMON_REASONS, COMMON_VERSIONS, KNOWN_METHODS};
 use crate::anomaly::{Anomaly, AnomalySet};
 use crate::hash::CredentialHasher;
 use crate::record::Text;
@@ -318,7 +318,7 @@ pub fn request_info(
     hasher: &CredentialHasher,
     anomalies: &mut AnomalySet,
 ) -> RequestInfo {
-    let method = text(line.method, COMMON_METHODS);
+    let method = text(line.method, KNOWN_METHODS);
     let version = line.version.map(|v| text(v, COMMON_VERSIONS));
     let hosts = all(headers, "host").count();
     if hosts > 1 {

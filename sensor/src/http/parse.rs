@@ -58,8 +58,7 @@ pub fn text(b: &[u8], common: &[&'static str]) -> Text {
     }
 }
 
-/// Methods, versions and reason phrases as almost every exchange sends them.
-pub const COMMON_METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
+/// Versions and reason phrases as almost every exchange sends them.
 pub const COMMON_VERSIONS: &[&str] = &["1.1", "1.0"];
 pub const COMMON_REASONS: &[&str] = &[
     "OK", "Created", "Accepted", "No Content", "Moved Permanently", "Found", "Not Modified", "Bad Request", "Unauthorized",
@@ -441,15 +440,15 @@ pub fn find_status_start(d: &[u8], from: usize) -> Option<usize> {
     }
 }
 
-/// Methods of RFC 9110, WebDAV and the QUERY draft: enough to trust a request line without
-/// a version during resync.
+/// Methods of RFC 9110, WebDAV and the QUERY draft, the most sent first: enough to trust a
+/// request line without a version during resync, and the methods a record borrows.
+pub const KNOWN_METHODS: &[&str] = &[
+    "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE", "QUERY", "PROPFIND", "PROPPATCH",
+    "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "SEARCH",
+];
+
 pub fn is_known_method(m: &[u8]) -> bool {
-    matches!(
-        m,
-        b"GET" | b"POST" | b"PUT" | b"DELETE" | b"HEAD" | b"OPTIONS" | b"PATCH" | b"CONNECT" | b"TRACE"
-            | b"QUERY" | b"PROPFIND" | b"PROPPATCH" | b"MKCOL" | b"COPY" | b"MOVE" | b"LOCK" | b"UNLOCK"
-            | b"REPORT" | b"SEARCH"
-    )
+    KNOWN_METHODS.iter().any(|k| k.as_bytes() == m)
 }
 
 #[cfg(test)]
@@ -458,17 +457,16 @@ mod tests {
 
     #[test]
     fn common_text_is_borrowed_and_reads_as_sent() {
-        assert!(matches!(text(b"GET", COMMON_METHODS), Text::Borrowed("GET")));
+        assert!(matches!(text(b"GET", KNOWN_METHODS), Text::Borrowed("GET")));
         assert!(matches!(text(b"OK", COMMON_REASONS), Text::Borrowed("OK")));
         // Exact bytes only: another case, a near miss or bytes to escape stay as sent.
         for sent in [&b"get"[..], b"GETX", b"1.1 ", b"O\xffK"] {
-            let t = text(sent, COMMON_METHODS);
+            let t = text(sent, KNOWN_METHODS);
             assert!(matches!(t, Text::Owned(_)), "{sent:?}");
             assert_eq!(t, escape_bytes(sent), "{sent:?}");
         }
         assert_eq!(text(b"O\xffK", COMMON_REASONS), "O\\xffK");
     }
-
 
     fn req(l: &str) -> Option<(String, String, Option<String>, Vec<Anomaly>)> {
         let mut a = AnomalySet::default();
