@@ -21,6 +21,11 @@
 #                   under the same neighbours: reports its ratio to the floor and this
 #                   build's time over its time (median of per-round ratios).
 #   NO_TSHARK=1     skip tshark (90 s per gigabyte), for quick before/after runs.
+#   PLAIN=1         measure the plain `cargo build --release` binary instead of the
+#                   profile-guided release build (scripts/build-pgo.sh, the default: release
+#                   binaries are built that way; its profile comes from fixtures/, not from
+#                   these captures). BASELINE=target/release/apitap compares the two.
+#   BIN=PATH        measure this apitap binary as it is, building nothing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -38,8 +43,17 @@ for c in "${caps[@]}"; do
   fi
 done
 
-(cd "$root" && cargo build --release -q)
-bin=${CARGO_TARGET_DIR:-$root/target}/release/apitap
+targets=${CARGO_TARGET_DIR:-$root/target}
+if [ -n "${BIN:-}" ]; then
+  bin=$BIN
+elif [ -n "${PLAIN:-}" ]; then
+  (cd "$root" && cargo build --release -q)
+  bin=$targets/release/apitap
+else
+  bash "$root/scripts/build-pgo.sh" 2> "$targets/build-pgo.log" || { tail -20 "$targets/build-pgo.log" >&2; exit 1; }
+  bin=$targets/pgo/release/apitap
+fi
+echo "measuring $bin" >&2
 work=$(mktemp -d)
 scratch=$( [ -d /dev/shm ] && mktemp -d -p /dev/shm || mktemp -d )
 trap 'rm -rf "$work" "$scratch"' EXIT
@@ -50,6 +64,8 @@ cc -O2 -o "$work/pcap_floor" "$here/pcap_floor.c" -lpcap
 timed() {
   local tool=$1 file=$2; shift 2
   local t0 t1
+  # Each run writes a fresh directory: truncating the last run's records is not its work.
+  rm -rf "$scratch"/o*
   t0=$(date +%s%N)
   /usr/bin/time -f "%M %U %S" -o "$work/time" "$@" > "$work/stdout" 2>/dev/null
   t1=$(date +%s%N)
@@ -78,6 +94,7 @@ for c in "${caps[@]}"; do
   fi
 done
 
+echo "build: $bin ($([ -n "${BIN:-}" ] && echo 'given' || { [ -n "${PLAIN:-}" ] && echo 'plain cargo build --release' || echo 'profile-guided, scripts/build-pgo.sh'; }))"
 python3 - "$work/results" "$work" "${caps[@]}" <<'PY'
 import os, statistics, sys
 results, work, caps = sys.argv[1], sys.argv[2], sys.argv[3:]
