@@ -45,13 +45,13 @@ done
 
 targets=${CARGO_TARGET_DIR:-$root/target}
 if [ -n "${BIN:-}" ]; then
-  bin=$BIN
+  bin=$BIN kind="given"
 elif [ -n "${PLAIN:-}" ]; then
   (cd "$root" && cargo build --release -q)
-  bin=$targets/release/apitap
+  bin=$targets/release/apitap kind="plain cargo build --release"
 else
   bash "$root/scripts/build-pgo.sh" 2> "$targets/build-pgo.log" || { tail -20 "$targets/build-pgo.log" >&2; exit 1; }
-  bin=$targets/pgo/release/apitap
+  bin=$targets/pgo/release/apitap kind="profile-guided, scripts/build-pgo.sh"
 fi
 echo "measuring $bin" >&2
 work=$(mktemp -d)
@@ -94,7 +94,7 @@ for c in "${caps[@]}"; do
   fi
 done
 
-echo "build: $bin ($([ -n "${BIN:-}" ] && echo 'given' || { [ -n "${PLAIN:-}" ] && echo 'plain cargo build --release' || echo 'profile-guided, scripts/build-pgo.sh'; }))"
+echo "build: $bin ($kind)"
 python3 - "$work/results" "$work" "${caps[@]}" <<'PY'
 import os, statistics, sys
 results, work, caps = sys.argv[1], sys.argv[2], sys.argv[3:]
