@@ -117,3 +117,36 @@ fn state_round_trips_and_resumes() {
     assert!(e.trained(), "a restored detector does not train again");
     assert!(e.restore("{not json").is_err());
 }
+
+#[test]
+fn leaps_in_time_are_crossed_at_once_and_counted() {
+    let t0 = 1_700_000_003.5;
+    // A minute of calls, then one ten million seconds later (a million 10-second steps).
+    let mut calls: Vec<ApiCall> = (0..60).map(|i| api(t0 + f64::from(i), "10.1.0.1", "t", "GET", "/api/a", 200)).collect();
+    let last = t0 + 60.0 + 1e7;
+    calls.push(api(last, "10.1.0.1", "t", "GET", "/api/a", 200));
+    let d = run(calls);
+    // Every 10-second point from the first call's to the last call, and the flush's step.
+    let mut want = 1;
+    let mut g = (t0 / 10.0).floor() * 10.0 + 10.0;
+    while g <= last {
+        want += 1;
+        g += 10.0;
+    }
+    assert_eq!(d.counts.steps, want);
+}
+
+#[test]
+fn a_forged_timestamp_far_ahead_does_not_stall_detection() {
+    // 1e15 s ahead: stepping through it one step at a time would never end.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let calls = vec![
+            api(1_700_000_000.0, "10.1.0.1", "t", "GET", "/api/a", 200),
+            api(1_700_000_000.0 + 1e15, "10.1.0.1", "t", "GET", "/api/a", 200),
+        ];
+        let _ = tx.send(run(calls).counts.steps);
+    });
+    let steps = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("detection stalled on a leap in time");
+    assert!(steps > 99_000_000_000_000, "{steps}");
+}
