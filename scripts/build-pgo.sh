@@ -75,6 +75,7 @@ declare -A count
 for w in packet inventory analysis; do
   "$profdata" merge -o "$work/$w.profdata" "$work/raw/$w"/*.profraw
   count[$w]=$(total "$work/$w.profdata")
+  [ "${count[$w]:-0}" -gt 0 ] || { echo "the $w training left no profile counts" >&2; exit 1; }
 done
 most=$(printf '%s\n' "${count[@]}" | sort -n | tail -1)
 inputs=()

@@ -96,6 +96,10 @@ const OWNERSHIP_OBJECTS: usize = 4096;
 const SELF_BASELINES: usize = 100_000;
 /// Windows kept for re-fitting the k-means model and distilling rules.
 const MODEL_SAMPLES: usize = 20_000;
+/// Calls timed further than this from 1970, in seconds (about the year 33,700), are not
+/// judged: no capture format writes such times, and beyond 2^53 / 10 s adding a step no
+/// longer moves a float, so the step loop could not advance.
+const MAX_TIME: f64 = 1e12;
 
 /// Counts of what detection did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -199,7 +203,7 @@ impl Detector {
             return;
         }
         let ts = call.ts;
-        if !ts.is_finite() {
+        if !ts.is_finite() || ts.abs() > MAX_TIME {
             return;
         }
         // Steps due before this call are evaluated before it joins the rows.
