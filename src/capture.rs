@@ -42,13 +42,18 @@ pub fn run(args: CaptureArgs, config: std::sync::Arc<crate::config::Resolved>) -
         promisc: !args.no_promisc,
         buffer_size: args.buffer_size.min(i32::MAX as usize) as i32,
         filter: c.filter.clone(),
+        immediate: args.immediate,
     };
     let threads = c.threads.map_or_else(default_threads, usize::from);
-    crate::replay::check_memory(c, threads)?;
+    // Each interface's kernel ring is mapped into the process and, once the kernel has gone
+    // round it, resident: part of what --max-memory bounds, so the flows get less.
+    let rings = args.buffer_size.saturating_mul(args.interfaces.len());
+    crate::replay::check_memory(c, threads, rings)?;
     // Open the interfaces first: that is what needs privileges, and what most often fails.
     let mut src = LiveSource::open(&args.interfaces, &opts)?;
     std::fs::create_dir_all(&c.out).with_context(|| format!("cannot create output directory {}", c.out.display()))?;
-    let cfg = sensor_config(c)?;
+    let mut cfg = sensor_config(c)?;
+    cfg.max_memory = c.max_memory.saturating_sub(rings);
     let records_path = c.out.join("records.jsonl");
     let rotation = Rotation {
         max_bytes: args.rotate_size.map(|b| b as u64),

@@ -390,7 +390,7 @@ pub struct Common {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub body_sample: usize,
 
-    /// Memory bound for the sensor, e.g. 512M or 2G: flows, reassembly and pending transactions get what the pipeline's buffers leave, the least recently active flows evicted first.
+    /// Memory bound for the sensor, e.g. 512M or 2G: flows, reassembly and pending transactions get what the pipeline's buffers (and, capturing live, the kernel rings of --buffer-size) leave, the least recently active flows evicted first.
     #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = parse_size)]
     pub max_memory: usize,
 
@@ -446,6 +446,13 @@ pub struct CaptureArgs {
     /// Kernel capture buffer per interface, e.g. 64M.
     #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
     pub buffer_size: usize,
+
+    /// Hand each frame over the moment it arrives (libpcap's immediate mode). On Linux its
+    /// ring has one fixed slot per frame, as large as the snaplen, so the buffer holds far
+    /// fewer frames and bursts are dropped sooner. By default frames are packed into kernel
+    /// blocks, handed over when a block fills or 10 ms after its first frame.
+    #[arg(long)]
+    pub immediate: bool,
 
     /// Start a new records file once this big, e.g. 100M (old ones are renamed
     /// records-<UTC time>.jsonl).

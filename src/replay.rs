@@ -22,7 +22,7 @@ pub fn run(args: ReplayArgs, config: &crate::config::Resolved) -> Result<ExitCod
         anyhow::bail!("stdin ('-') can be read only once");
     }
     let threads = c.threads.map_or_else(crate::cli::default_threads, usize::from);
-    check_memory(c, threads)?;
+    check_memory(c, threads, 0)?;
     std::fs::create_dir_all(&c.out).with_context(|| format!("cannot create output directory {}", c.out.display()))?;
     let cfg = sensor_config(c)?;
 
@@ -61,17 +61,19 @@ pub fn run(args: ReplayArgs, config: &crate::config::Resolved) -> Result<ExitCod
 }
 
 /// Refuses a `--max-memory` that leaves the flow tables less than their minimum once the
-/// pipeline's own buffers for `threads` threads are set aside.
-pub fn check_memory(c: &Common, threads: usize) -> Result<()> {
+/// pipeline's own buffers for `threads` threads, and `rings` bytes held outside it (live
+/// capture's kernel rings), are set aside.
+pub fn check_memory(c: &Common, threads: usize, rings: usize) -> Result<()> {
     let cfg = SensorConfig { max_memory: c.max_memory, ..SensorConfig::default() };
-    let reserve = sensor::pipeline::memory_reserve(&cfg, threads);
+    let reserve = sensor::pipeline::memory_reserve(&cfg, threads) + rings;
     let least = reserve + sensor::pipeline::MIN_FLOW_BUDGET;
     if c.max_memory < least {
         anyhow::bail!(
-            "--max-memory {} MiB is too small for {threads} thread{}: buffers take {} MiB and flows need at least {} MiB (use {} MiB or more, or fewer threads)",
+            "--max-memory {} MiB is too small for {threads} thread{}: buffers take {} MiB{} and flows need at least {} MiB (use {} MiB or more, or fewer threads)",
             c.max_memory >> 20,
             if threads == 1 { "" } else { "s" },
             reserve >> 20,
+            if rings > 0 { format!(" (the kernel capture rings, --buffer-size per interface, {} MiB of it)", rings >> 20) } else { String::new() },
             sensor::pipeline::MIN_FLOW_BUDGET >> 20,
             least.div_ceil(1 << 20),
         );

@@ -238,6 +238,32 @@ fn snaplen_cut_capture_keeps_every_exchange_marked_truncated() {
     assert!(recs.iter().filter(|r| r["method"].is_string()).count() >= 17);
 }
 
+/// Live capture's kernel rings live in the process, so they come out of `--max-memory` too,
+/// and a bound they leave too little of is refused before any interface is opened (so this
+/// needs no privileges and no such interface).
+#[test]
+fn capture_counts_its_kernel_rings_in_max_memory() {
+    let out = TempDir::new("cli");
+    let dir = out.path().join("o");
+    let o = bin()
+        .args(["capture", "-i", "apitap-none0", "-i", "apitap-none1", "-t", "1", "--max-memory", "150M", "--buffer-size", "64M", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_one_line_error(&o, "--max-memory 150 MiB is too small for 1 thread");
+    assert!(stderr(&o).contains("kernel capture rings, --buffer-size per interface, 128 MiB"), "{}", stderr(&o));
+    assert!(!dir.exists());
+    // With smaller rings the same bound is enough, and the error is the missing interface's.
+    let o = bin()
+        .args(["capture", "-i", "apitap-none0", "-i", "apitap-none1", "-t", "1", "--max-memory", "150M", "--buffer-size", "8M", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(!stderr(&o).contains("--max-memory"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("apitap-none0"), "{}", stderr(&o));
+}
+
 #[test]
 fn max_memory_too_small_for_the_threads_is_refused_before_any_output() {
     let out = TempDir::new("cli");

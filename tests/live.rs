@@ -44,13 +44,25 @@ fn without_capture_time(recs: Vec<serde_json::Value>) -> Vec<serde_json::Value> 
 
 #[test]
 fn capture_on_a_veth_equals_replay_of_the_same_file() {
+    capture_equals_replay(&[], "b");
+}
+
+/// libpcap's immediate mode takes another kernel ring (TPACKET_V2 on Linux) and read path.
+#[test]
+fn immediate_mode_capture_equals_replay_too() {
+    capture_equals_replay(&["--immediate"], "i");
+}
+
+/// Runs `apitap capture` with `extra` arguments on a fresh veth pair (`tag` keeps the names
+/// of concurrent runs apart) and compares its records with replay's.
+fn capture_equals_replay(extra: &[&str], tag: &str) {
     let required = std::env::var_os("APITAP_LIVE_TESTS").is_some();
     if !is_root() || !sh(&["which", "tcpreplay"]) {
         assert!(!required, "APITAP_LIVE_TESTS is set but this is not root with tcpreplay installed");
         eprintln!("skipped: needs root and tcpreplay");
         return;
     }
-    let name = format!("apl{}", std::process::id() % 100_000);
+    let name = format!("apl{}{tag}", std::process::id() % 100_000);
     let ns = Netns(name.clone());
     let (a, b) = (format!("{}a", &name[..name.len().min(10)]), format!("{}b", &name[..name.len().min(10)]));
     sh(&["ip", "netns", "del", &name]);
@@ -69,6 +81,7 @@ fn capture_on_a_veth_equals_replay_of_the_same_file() {
         .arg(env!("CARGO_BIN_EXE_apitap"))
         .args(["capture", "-i", &b, "--threads", "2", "--user", "nobody", "--stats-interval", "1s", "--out"])
         .arg(&live_dir)
+        .args(extra)
         .arg("--hash-key-file")
         .arg(fixture("golden/hash.key"))
         .stdout(Stdio::piped())

@@ -1,5 +1,15 @@
-//! Live capture from one or more interfaces through libpcap, in immediate mode so packets
-//! are seen as they arrive rather than when a kernel buffer fills.
+//! Live capture from one or more interfaces through libpcap.
+//!
+//! By default the kernel packs frames into blocks of its capture ring (TPACKET_V3) and hands
+//! a block over when it fills or [`BLOCK_TIMEOUT_MS`] after its first frame, so a frame
+//! waits at most that long on a quiet link and a busy one costs one wake-up per block.
+//! libpcap's immediate mode (`LiveOptions::immediate`) hands over every frame at once, but on
+//! Linux it does so with TPACKET_V2, whose ring has one fixed slot per frame as large as the
+//! snaplen (the MTU only when every offload of the interface is off): with whole frames kept
+//! and offloads on, the default 64 MiB became 1,023 slots of 128 KiB (128 MiB of ring), and
+//! a veth carrying 1 to 2 Gbit/s of API traffic lost frames to it (docs/performance.md, live
+//! capture). Blocks hold frames at their own size: 64 MiB is about 40,000 full-size
+//! Ethernet frames.
 //!
 //! All interfaces are read by one thread: each handle is nonblocking, the interfaces are
 //! taken in turn, and when none has a packet the thread sleeps in `poll(2)` on all of them
@@ -21,11 +31,18 @@ pub struct LiveOptions {
     /// Kernel buffer in bytes; 0 keeps libpcap's default.
     pub buffer_size: i32,
     pub filter: Option<String>,
+    /// libpcap's immediate mode: every frame handed over as it arrives, in a ring of
+    /// snaplen-sized slots (see the module documentation for what that costs).
+    pub immediate: bool,
 }
+
+/// The longest a partly filled ring block is held back (TPACKET_V3's retire timeout, and
+/// Suricata's AF_PACKET default). Not used in immediate mode.
+pub const BLOCK_TIMEOUT_MS: i32 = 10;
 
 impl Default for LiveOptions {
     fn default() -> Self {
-        LiveOptions { snaplen: 0, promisc: true, buffer_size: 64 << 20, filter: None }
+        LiveOptions { snaplen: 0, promisc: true, buffer_size: 64 << 20, filter: None, immediate: false }
     }
 }
 
@@ -67,8 +84,8 @@ impl LiveSource {
             let mut inactive = Capture::from_device(name.as_str())
                 .map_err(|e| err(e.to_string()))?
                 .promisc(opts.promisc)
-                .immediate_mode(true)
-                .timeout(100);
+                .immediate_mode(opts.immediate)
+                .timeout(BLOCK_TIMEOUT_MS);
             inactive = inactive.snaplen(if opts.snaplen > 0 { opts.snaplen } else { 262_144 });
             if opts.buffer_size > 0 {
                 inactive = inactive.buffer_size(opts.buffer_size);
