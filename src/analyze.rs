@@ -28,6 +28,27 @@ const FEED_BATCH: usize = 256;
 /// Batches in flight to the analysis thread. With bodies of at most 2 × 16 KiB each, this
 /// bounds what waiting records hold to about 64 MiB in the worst case (1 MiB typically).
 const FEED_DEPTH: usize = 8;
+/// The analysis thread's nice value in live capture. Against a busy nice-0 thread it gets
+/// about a tenth of a core (the kernel's weights 110 and 1024); alone, all of it.
+const LIVE_ANALYSIS_NICE: libc::c_int = 10;
+
+/// Live, the packet path comes first: a record the analysis cannot take is counted and
+/// stays in records.jsonl for `apitap analyze`, but a frame the kernel ring drops is lost
+/// with its connection's records. Sharing cores as equals, the analysis thread (detection
+/// costs 25 to 130 µs a record) left the capture thread half a core, and the ring
+/// overflowed at 3.4 Gbit/s (docs/performance.md, live capture). So it yields when they
+/// contend. Only this thread's priority changes: Linux takes a thread id for `setpriority`.
+fn yield_to_the_packet_path() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid has no preconditions, and setpriority on the calling thread's own
+        // id changes nothing but that thread's nice value (lowering it needs no privilege).
+        let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, LIVE_ANALYSIS_NICE) };
+        if r != 0 {
+            tracing::debug!("cannot lower the analysis thread's priority: {}", std::io::Error::last_os_error());
+        }
+    }
+}
 
 pub fn run(args: AnalyzeArgs, cfg: &Resolved) -> Result<ExitCode> {
     if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
@@ -335,6 +356,9 @@ impl InventoryFeed {
         let handle = std::thread::Builder::new()
             .name("apitap-inventory".into())
             .spawn(move || {
+                if live {
+                    yield_to_the_packet_path();
+                }
                 let mut saved = Instant::now();
                 loop {
                     match rx.recv_timeout(Duration::from_millis(500)) {

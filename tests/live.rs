@@ -42,6 +42,22 @@ fn without_capture_time(recs: Vec<serde_json::Value>) -> Vec<serde_json::Value> 
         .collect()
 }
 
+/// The nice value of `pid`'s thread whose name starts with `name` (names are cut to 15
+/// bytes), from /proc.
+fn thread_nice(pid: u32, name: &str) -> Option<i64> {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.trim_end().starts_with(name) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+        // Fields after "(comm)" start at the third, the state; nice is the nineteenth.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        return rest.split_whitespace().nth(16)?.parse().ok();
+    }
+    None
+}
+
 #[test]
 fn capture_on_a_veth_equals_replay_of_the_same_file() {
     capture_equals_replay(&[], "b");
@@ -94,6 +110,8 @@ fn capture_equals_replay(extra: &[&str], tag: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(300));
+    // Live, the analysis thread yields the cores to the packet path.
+    assert_eq!(thread_nice(child.id(), "apitap-inventor"), Some(10));
     let replayed = Command::new("tcpreplay")
         .args(["-i", &a, "--pps", "2000"])
         .arg(fixture("api-sample.pcap"))
