@@ -85,7 +85,9 @@ pub fn template(raw_path: &str) -> (String, Option<String>) {
 
 /// The length of the largest array in a JSON body (0 when none or not JSON). One pass over
 /// the bytes, no allocation: it runs on every response the sensor captured. A body cut
-/// short counts the elements it has.
+/// short counts the elements it has. Strings, most of a typical body, are crossed with a
+/// vector search for the next quote or backslash rather than byte by byte: this scan was
+/// a fifth of an analysed replay's time when it looked at every byte.
 fn largest_array(body: &[u8]) -> u64 {
     if !json::looks_like_json(body) {
         return 0;
@@ -94,19 +96,10 @@ fn largest_array(body: &[u8]) -> u64 {
     let mut stack: [(bool, u64); 32] = [(false, 0); 32];
     let mut depth = 0usize;
     let mut best = 0u64;
-    let mut in_string = false;
-    let mut escaped = false;
     let mut expect_first = false;
-    for &b in body {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    let mut i = 0usize;
+    while let Some(&b) = body.get(i) {
+        i += 1;
         if b.is_ascii_whitespace() {
             continue;
         }
@@ -117,7 +110,7 @@ fn largest_array(body: &[u8]) -> u64 {
         }
         expect_first = false;
         match b {
-            b'"' => in_string = true,
+            b'"' => i = string_end(body, i),
             b'[' | b'{' => {
                 if depth < stack.len() {
                     stack[depth] = (b == b'[', 0);
@@ -146,6 +139,19 @@ fn largest_array(body: &[u8]) -> u64 {
         }
     }
     best
+}
+
+/// Where the string whose contents start at `from` ends: just past its closing quote, or
+/// the end of the body when it is cut. A backslash escapes the byte after it.
+fn string_end(body: &[u8], mut from: usize) -> usize {
+    while let Some(rest) = body.get(from..) {
+        match memchr::memchr2(b'"', b'\\', rest) {
+            Some(k) if rest.get(k) == Some(&b'"') => return from + k + 1,
+            Some(k) => from += k + 2,
+            None => break,
+        }
+    }
+    body.len()
 }
 
 /// Builds the event of `call`. `issuer` says whether the call's endpoint has issued tokens
@@ -201,6 +207,94 @@ mod tests {
         assert_eq!(template("/api/v1/orders/1017"), ("/api/v1/orders/{order_id}".into(), Some("1017".into())));
         assert_eq!(template("/"), ("/".into(), None));
         assert_eq!(template("/api/v1/products"), ("/api/v1/products".into(), None));
+    }
+
+    /// The scan as it was, a byte at a time, to hold the faster one to.
+    fn largest_array_bytewise(body: &[u8]) -> u64 {
+        if !json::looks_like_json(body) {
+            return 0;
+        }
+        // Per open container: whether it is an array, and its elements so far.
+        let mut stack: [(bool, u64); 32] = [(false, 0); 32];
+        let mut depth = 0usize;
+        let mut best = 0u64;
+        let mut in_string = false;
+        let mut escaped = false;
+        let mut expect_first = false;
+        for &b in body {
+            if in_string {
+                match (escaped, b) {
+                    (true, _) => escaped = false,
+                    (false, b'\\') => escaped = true,
+                    (false, b'"') => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            if b.is_ascii_whitespace() {
+                continue;
+            }
+            if expect_first && b != b']' {
+                if let Some(top) = depth.checked_sub(1).and_then(|d| stack.get_mut(d)) {
+                    top.1 += 1;
+                }
+            }
+            expect_first = false;
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' => {
+                    if depth < stack.len() {
+                        stack[depth] = (b == b'[', 0);
+                    }
+                    depth += 1;
+                    expect_first = b == b'[';
+                }
+                b']' | b'}' => {
+                    if let Some((true, n)) = depth.checked_sub(1).and_then(|d| stack.get(d)) {
+                        best = best.max(*n);
+                    }
+                    depth = depth.saturating_sub(1);
+                }
+                b',' => {
+                    if let Some((true, n)) = depth.checked_sub(1).and_then(|d| stack.get_mut(d)) {
+                        *n += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Arrays still open where the body was cut.
+        for (is_array, n) in stack.iter().take(depth.min(stack.len())) {
+            if *is_array {
+                best = best.max(*n);
+            }
+        }
+        best
+    }
+
+    /// Bodies made of JSON's structural bytes, escapes, whitespace and text, cut anywhere:
+    /// the string-skipping scan counts exactly what the byte-at-a-time one did.
+    #[test]
+    fn skipping_strings_counts_as_the_bytewise_scan() {
+        const PIECES: [&[u8]; 16] =
+            [b"[", b"]", b"{", b"}", b",", b"\"", b"\\", b"\\\"", b" ", b"\n", b"1", b"ab", b":", b"\"x\"", b"[\"a,b\",", b"\"k\":["];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut checked = 0;
+        for _ in 0..50_000 {
+            let mut body = if next() % 2 == 0 { b"[".to_vec() } else { b"{".to_vec() };
+            for _ in 0..next() % 60 {
+                body.extend_from_slice(PIECES[(next() % PIECES.len() as u64) as usize]);
+            }
+            assert_eq!(largest_array(&body), largest_array_bytewise(&body), "{}", String::from_utf8_lossy(&body));
+            checked += u64::from(largest_array(&body) > 0);
+        }
+        assert!(checked > 10_000, "the generator should make arrays with elements: {checked}");
     }
 
     #[test]
