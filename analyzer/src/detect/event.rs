@@ -92,53 +92,69 @@ fn largest_array(body: &[u8]) -> u64 {
     if !json::looks_like_json(body) {
         return 0;
     }
-    // Per open container: whether it is an array, and its elements so far.
-    let mut stack: [(bool, u64); 32] = [(false, 0); 32];
-    let mut depth = 0usize;
-    let mut best = 0u64;
-    let mut expect_first = false;
+    let mut arrays = Arrays::default();
     let mut i = 0usize;
     while let Some(&b) = body.get(i) {
         i += 1;
         if b.is_ascii_whitespace() {
             continue;
         }
-        if expect_first && b != b']' {
-            if let Some(top) = depth.checked_sub(1).and_then(|d| stack.get_mut(d)) {
+        arrays.token(b);
+        if b == b'"' {
+            i = string_end(body, i);
+        }
+    }
+    arrays.largest()
+}
+
+/// The open containers of a JSON scan and the largest array seen, fed the bytes outside
+/// strings (and each string's opening quote), whitespace left out.
+#[derive(Default)]
+struct Arrays {
+    /// Per open container: whether it is an array, and its elements so far.
+    stack: [(bool, u64); 32],
+    depth: usize,
+    best: u64,
+    /// Just after a `[`: the next token, unless `]`, is its first element.
+    expect_first: bool,
+}
+
+impl Arrays {
+    fn token(&mut self, b: u8) {
+        if self.expect_first && b != b']' {
+            if let Some(top) = self.depth.checked_sub(1).and_then(|d| self.stack.get_mut(d)) {
                 top.1 += 1;
             }
         }
-        expect_first = false;
+        self.expect_first = false;
         match b {
-            b'"' => i = string_end(body, i),
             b'[' | b'{' => {
-                if depth < stack.len() {
-                    stack[depth] = (b == b'[', 0);
+                if let Some(slot) = self.stack.get_mut(self.depth) {
+                    *slot = (b == b'[', 0);
                 }
-                depth += 1;
-                expect_first = b == b'[';
+                self.depth += 1;
+                self.expect_first = b == b'[';
             }
             b']' | b'}' => {
-                if let Some((true, n)) = depth.checked_sub(1).and_then(|d| stack.get(d)) {
-                    best = best.max(*n);
+                if let Some((true, n)) = self.depth.checked_sub(1).and_then(|d| self.stack.get(d)) {
+                    self.best = self.best.max(*n);
                 }
-                depth = depth.saturating_sub(1);
+                self.depth = self.depth.saturating_sub(1);
             }
             b',' => {
-                if let Some((true, n)) = depth.checked_sub(1).and_then(|d| stack.get_mut(d)) {
+                if let Some((true, n)) = self.depth.checked_sub(1).and_then(|d| self.stack.get_mut(d)) {
                     *n += 1;
                 }
             }
             _ => {}
         }
     }
-    // Arrays still open where the body was cut.
-    for (is_array, n) in stack.iter().take(depth.min(stack.len())) {
-        if *is_array {
-            best = best.max(*n);
-        }
+
+    /// The largest array, counting those still open where the body was cut.
+    fn largest(&self) -> u64 {
+        let open = self.stack.iter().take(self.depth.min(self.stack.len()));
+        open.filter(|(is_array, _)| *is_array).map(|(_, n)| *n).fold(self.best, u64::max)
     }
-    best
 }
 
 /// Where the string whose contents start at `from` ends: just past its closing quote, or
@@ -209,18 +225,13 @@ mod tests {
         assert_eq!(template("/api/v1/products"), ("/api/v1/products".into(), None));
     }
 
-    /// The scan as it was, a byte at a time, to hold the faster one to.
+    /// Strings crossed a byte at a time, as the scan did before, to hold the faster one to.
     fn largest_array_bytewise(body: &[u8]) -> u64 {
         if !json::looks_like_json(body) {
             return 0;
         }
-        // Per open container: whether it is an array, and its elements so far.
-        let mut stack: [(bool, u64); 32] = [(false, 0); 32];
-        let mut depth = 0usize;
-        let mut best = 0u64;
-        let mut in_string = false;
-        let mut escaped = false;
-        let mut expect_first = false;
+        let mut arrays = Arrays::default();
+        let (mut in_string, mut escaped) = (false, false);
         for &b in body {
             if in_string {
                 match (escaped, b) {
@@ -234,42 +245,10 @@ mod tests {
             if b.is_ascii_whitespace() {
                 continue;
             }
-            if expect_first && b != b']' {
-                if let Some(top) = depth.checked_sub(1).and_then(|d| stack.get_mut(d)) {
-                    top.1 += 1;
-                }
-            }
-            expect_first = false;
-            match b {
-                b'"' => in_string = true,
-                b'[' | b'{' => {
-                    if depth < stack.len() {
-                        stack[depth] = (b == b'[', 0);
-                    }
-                    depth += 1;
-                    expect_first = b == b'[';
-                }
-                b']' | b'}' => {
-                    if let Some((true, n)) = depth.checked_sub(1).and_then(|d| stack.get(d)) {
-                        best = best.max(*n);
-                    }
-                    depth = depth.saturating_sub(1);
-                }
-                b',' => {
-                    if let Some((true, n)) = depth.checked_sub(1).and_then(|d| stack.get_mut(d)) {
-                        *n += 1;
-                    }
-                }
-                _ => {}
-            }
+            arrays.token(b);
+            in_string = b == b'"';
         }
-        // Arrays still open where the body was cut.
-        for (is_array, n) in stack.iter().take(depth.min(stack.len())) {
-            if *is_array {
-                best = best.max(*n);
-            }
-        }
-        best
+        arrays.largest()
     }
 
     /// Bodies made of JSON's structural bytes, escapes, whitespace and text, cut anywhere:
