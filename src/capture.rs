@@ -47,7 +47,7 @@ pub fn run(args: CaptureArgs, config: std::sync::Arc<crate::config::Resolved>) -
     let threads = c.threads.map_or_else(default_threads, usize::from);
     // Each interface's kernel ring is mapped into the process and, once the kernel has gone
     // round it, resident: part of what --max-memory bounds, so the flows get less.
-    let rings = args.buffer_size.saturating_mul(args.interfaces.len());
+    let rings = usize::try_from(opts.buffer_size).unwrap_or(0).saturating_mul(args.interfaces.len());
     crate::replay::check_memory(c, threads, rings)?;
     // Open the interfaces first: that is what needs privileges, and what most often fails.
     let mut src = LiveSource::open(&args.interfaces, &opts)?;
