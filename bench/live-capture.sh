@@ -43,9 +43,12 @@ ns=apitap-lb
 host_if=aplb-a
 cap_if=aplb-b
 scratch=$( [ -d /dev/shm ] && mktemp -d -p /dev/shm || mktemp -d )
-cleanup() {
+cleanup_link() {
   ip netns del "$ns" 2>/dev/null || true
   ip link del "$host_if" 2>/dev/null || true
+}
+cleanup() {
+  cleanup_link
   rm -rf "$scratch"
 }
 trap cleanup EXIT
@@ -86,11 +89,6 @@ run() { # MODE THREADS RATE
   printf '| %-9s | %d | %-4s | %8s | %6s | %7s | %7s | %7s | %6s | %7s / %s |\n' \
     "$mode" "$threads" "$rate" "$sent" "$mbps" "$failed" "$kern" "$kdrop" "$qdrop" "$tx" "$want"
 }
-cleanup_link() {
-  ip netns del "$ns" 2>/dev/null || true
-  ip link del "$host_if" 2>/dev/null || true
-}
-
 echo '| mode      | threads | rate | frames sent | Mbit/s | unsent | kernel received | ring drops | queue drops | transactions |'
 echo '|---|---|---|---|---|---|---|---|---|---|'
 for _ in $(seq "${REPEAT:-1}"); do
