@@ -24,11 +24,6 @@ use std::process::ExitCode;
 static GLOBAL: sensor::alloc::Allocator = sensor::alloc::Allocator;
 
 fn main() -> ExitCode {
-    // Detection runs on the one analysis thread by design; polars' own thread pool would
-    // only compete with the packet pipeline for the same cores.
-    if std::env::var_os("POLARS_MAX_THREADS").is_none() {
-        std::env::set_var("POLARS_MAX_THREADS", "1");
-    }
     let cli = cli::Cli::parse();
     init_tracing(cli.verbose);
     let cfg_path = cli.config.clone();

@@ -1,8 +1,8 @@
 //! Detection: learn what normal looks like, then name what is not.
 //!
 //! Each call becomes an [`event::Event`] and a [`features::Row`]. Every `step` seconds of
-//! packet time the rows of the last `window`s are grouped by identity (address,
-//! credential, user) and by endpoint with polars, giving one feature vector per active
+//! packet time the rows of the last `window`s are summed per identity (address,
+//! credential, user) and per endpoint ([`features`]), giving one feature vector per active
 //! identity. During training the vectors feed the baselines ([`baseline`]), the k-means
 //! model ([`model::Clusters`]) and the transition model ([`sequence`]); after it, each
 //! vector is judged against them, the features that deviate name an attack class
@@ -28,7 +28,7 @@ pub mod state;
 use alerts::{Attack, Detection, FeatureEvidence, IdentityRef, Incidents};
 use baseline::{Baseline, SelfBaseline};
 use event::Event;
-use features::{GroupBy, Row, Rows, FEATURES, NF};
+use features::{Row, Rows, FEATURES, NF};
 use hashlink::LruCache;
 use identity::{IdentityGraph, IdentityKind, TrustedProxies};
 use sensor::ApiCall;
@@ -39,8 +39,6 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum DetectError {
-    #[error("feature computation failed: {0}")]
-    Features(#[from] polars::error::PolarsError),
     #[error("detector state does not parse: {0}")]
     State(#[from] serde_json::Error),
 }
@@ -129,9 +127,8 @@ pub struct Detector {
     pub counts: DetectCounts,
 }
 
-fn kinds() -> [(GroupBy, IdentityKind); 3] {
-    [(GroupBy::Ip, IdentityKind::Ip), (GroupBy::Credential, IdentityKind::Credential), (GroupBy::User, IdentityKind::User)]
-}
+/// The identity kinds in the order of [`features::StepWindows::identities`].
+const KINDS: [IdentityKind; 3] = [IdentityKind::Ip, IdentityKind::Credential, IdentityKind::User];
 
 fn window_name(w: f64) -> String {
     if w >= 3600.0 && w % 3600.0 == 0.0 {
@@ -393,11 +390,11 @@ impl Detector {
                 (k, v[v.len() / 2])
             })
             .collect();
-        for r in self.rows.iter_mut_recent(from) {
-            if let Some(m) = medians.get(&r.endpoint).filter(|m| **m > 0.0) {
-                let hist = if r.latency_ratio > 0.0 { r.latency / r.latency_ratio } else { 0.0 };
+        for (endpoint, latency, ratio) in self.rows.latency_ratios_after(from) {
+            if let Some(m) = medians.get(endpoint).filter(|m| **m > 0.0) {
+                let hist = if *ratio > 0.0 { latency / *ratio } else { 0.0 };
                 // The larger of the concurrent and historical medians.
-                r.latency_ratio = r.latency / m.max(hist);
+                *ratio = latency / m.max(hist);
             }
         }
     }
@@ -418,9 +415,7 @@ impl Detector {
             return;
         }
         self.relative_latency(now);
-        if let Err(e) = self.evaluate(now) {
-            tracing::warn!("detection step at {now} failed: {e}");
-        }
+        self.evaluate(now);
         if !self.trained() && self.train_done(now) {
             self.st.trained_at = Some(now);
             for n in self.st.norms.values_mut() {
@@ -432,20 +427,19 @@ impl Detector {
         }
     }
 
-    fn evaluate(&mut self, now: f64) -> Result<(), DetectError> {
-        let df = self.rows.frame()?;
+    fn evaluate(&mut self, now: f64) {
+        let windows = self.cfg.windows.clone();
+        let computed = self.rows.step(now, &windows, self.cfg.step);
         let started = self.st.started.unwrap_or(now);
         let training = !self.trained();
-        let windows = self.cfg.windows.clone();
         let open = self.st.incidents.open_actors(now);
         let mut detections: Vec<Detection> = Vec::new();
         let mut learn: Vec<(IdentityKind, String, [f64; NF], String)> = Vec::new();
-        for (wi, &w) in windows.iter().enumerate() {
+        for ((wi, &w), (identities, endpoints)) in windows.iter().enumerate().zip(computed.identities.into_iter().zip(computed.endpoints)) {
             // A window longer than the traffic so far is not yet comparable with full ones.
             let full = now - started >= w;
             let wname = window_name(w);
-            for (by, kind) in kinds() {
-                let ws = features::identity_windows(&df, by, now, w, self.cfg.step)?;
+            for (kind, ws) in KINDS.into_iter().zip(identities) {
                 for iw in ws {
                     self.counts.windows_judged += 1;
                     let self_key = format!("{}/{wname}/{}", kind.name(), iw.key);
@@ -479,7 +473,7 @@ impl Detector {
                 }
             }
             if full {
-                for ew in features::endpoint_windows(&df, now, w, self.cfg.step)? {
+                for ew in endpoints {
                     let key = format!("endpoint/{wname}/{}", ew.endpoint);
                     let b = self.st.endpoints.entry(key).or_default();
                     let mut dev = [false; 3];
@@ -538,7 +532,6 @@ impl Detector {
             self.st.incidents.add(d);
         }
         self.open_ips = self.st.incidents.open_actors(now).into_keys().collect();
-        Ok(())
     }
 
     /// Judges one identity window: the deviating features, and the attack they name.
@@ -785,12 +778,6 @@ fn short(h: &str) -> String {
     match h.split_once(':') {
         Some((scheme, hash)) => format!("{scheme}:{}…", &hash[..hash.len().min(12)]),
         None => h.chars().take(16).collect(),
-    }
-}
-
-impl Rows {
-    fn iter_mut_recent(&mut self, from: f64) -> impl Iterator<Item = &mut Row> {
-        self.iter_mut().rev().take_while(move |r| r.ts > from)
     }
 }
 

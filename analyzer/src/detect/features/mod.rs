@@ -1,0 +1,680 @@
+//! Features over sliding windows of packet time, computed incrementally per identity.
+//!
+//! Every call becomes a [`Row`] (its event plus what the state knew when it arrived: size
+//! ratios against the endpoint's norm, whether its object belongs to one owner, the
+//! surprisal of its transition). Rows are indexed by the identities they belong to
+//! (address, credential, user) and by endpoint. At each step only the identities and
+//! endpoints that called since the step before are visited, each one's rows scanned once
+//! for every window length, so a step costs the rows of the active identities rather than
+//! a pass per identity kind and window over every row kept. The values equal the
+//! definition as polars group-bys over the window's rows (`reference.rs`, which the tests
+//! hold this to), except that distinct counts compare 64-bit hashes of the values, taken
+//! when the row arrives: two values in one identity's window colliding, odds about
+//! n²/2⁶⁵ for n values, would count as one.
+//!
+//! Bounded: [`MAX_ROWS`] rows are kept (oldest dropped first, counted); the indexes hold
+//! one entry per row kept and let go of a key with its last row. A step only reports
+//! identities that made a call within it.
+
+use super::baseline::Scale;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::BuildHasher;
+
+#[cfg(test)]
+mod reference;
+
+pub const MAX_ROWS: usize = 400_000;
+
+/// One identity feature: its column name, how its scale is floored, and what it means.
+pub struct FeatureDef {
+    pub name: &'static str,
+    pub scale: Scale,
+    pub what: &'static str,
+}
+
+macro_rules! features {
+    ($($id:ident = $name:literal, $scale:ident, $what:literal;)*) => {
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(usize)]
+        pub enum F { $($id),* }
+        pub const FEATURES: &[FeatureDef] = &[$(FeatureDef { name: $name, scale: Scale::$scale, what: $what }),*];
+    };
+}
+
+features! {
+    Calls = "calls", Count, "calls";
+    Endpoints = "endpoints", Count, "distinct endpoints";
+    OwnedObjects = "owned_objects", Count, "distinct objects read on endpoints whose objects each belong to one user";
+    SharedObjects = "shared_objects", Count, "distinct objects read on endpoints whose objects many users share";
+    Pages = "pages", Count, "distinct query strings (pages, filters)";
+    AuthErrors = "auth_errors", Count, "401/403 answers";
+    NotFound = "not_found", Count, "404 answers";
+    ServerErrors = "server_errors", Count, "5xx answers";
+    LoginFailures = "login_failures", Count, "failed logins";
+    LoginUsers = "login_users", Count, "distinct user names tried at login";
+    Ips = "ips", Count, "distinct client addresses";
+    Agents = "agents", Count, "distinct user agents";
+    NewOrigin = "new_origin", Count, "calls from an address and user agent never seen for this credential or user";
+    RespBytes = "resp_bytes", Magnitude, "response bytes";
+    RespRatio = "resp_ratio", Magnitude, "largest response against its endpoint's median";
+    ArrayRatio = "array_ratio", Magnitude, "largest JSON array against its endpoint's median";
+    Destructive = "destructive", Count, "DELETE, PUT and PATCH calls";
+    ReqRatio = "req_ratio", Magnitude, "largest request body against its endpoint's median";
+    ReqBytesMax = "req_bytes_max", Magnitude, "largest request body, bytes";
+    LatencySum = "latency_sum", Magnitude, "server time consumed, ms";
+    LatencyRatio = "latency_ratio", Magnitude, "slowest call against its endpoint's median latency";
+    LatencyMean = "latency_mean", Magnitude, "mean server latency per call, ms";
+    SqliHits = "sqli_hits", Count, "requests matching SQL injection signatures";
+    CodeHits = "code_hits", Count, "requests matching code injection signatures (XSS, command, traversal, template, JNDI)";
+    ScannerHits = "scanner_hits", Count, "requests with a vulnerability scanner's user agent";
+    VulnPaths = "vuln_paths", Count, "requests for paths of known-vulnerable software or leaked files";
+    UnknownEndpoints = "unknown_endpoints", Count, "calls to endpoints never seen before";
+    Surprisal = "surprisal", Nats, "mean surprisal of the endpoint transitions (nats)";
+    Incomplete = "incomplete", Count, "requests left incomplete or unanswered";
+}
+
+pub const NF: usize = FEATURES.len();
+
+/// Endpoint features, judged against the endpoint's own history.
+pub const ENDPOINT_FEATURES: &[FeatureDef] = &[
+    FeatureDef { name: "calls", scale: Scale::Count, what: "calls" },
+    FeatureDef { name: "clients", scale: Scale::Count, what: "distinct client addresses" },
+    FeatureDef { name: "new_clients", scale: Scale::Count, what: "client addresses never seen on this endpoint" },
+];
+
+/// A call with the state's annotations.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub ts: f64,
+    pub uid: String,
+    pub ip: String,
+    pub credential: Option<String>,
+    pub user: Option<String>,
+    pub agent: String,
+    /// Server, method and template: the grouping key.
+    pub endpoint: String,
+    /// `METHOD /template`, for people.
+    pub endpoint_name: String,
+    pub object: Option<String>,
+    pub owned: bool,
+    pub page: Option<String>,
+    pub status: u16,
+    pub login_failed: bool,
+    pub login_user: Option<String>,
+    pub new_origin: bool,
+    pub resp_bytes: f64,
+    pub resp_ratio: f64,
+    pub array_ratio: f64,
+    pub destructive: bool,
+    pub req_ratio: f64,
+    pub req_bytes: f64,
+    pub latency: f64,
+    pub latency_ratio: f64,
+    pub sqli: bool,
+    pub code: bool,
+    pub scanner: bool,
+    pub vuln_path: bool,
+    pub unknown_endpoint: bool,
+    pub surprisal: Option<f64>,
+    pub incomplete: bool,
+    pub new_client: bool,
+}
+
+/// One identity's features in one window.
+#[derive(Clone, Debug)]
+pub struct IdentityWindow {
+    pub key: String,
+    pub values: [f64; NF],
+}
+
+/// One endpoint's features in one window.
+#[derive(Clone, Debug)]
+pub struct EndpointWindow {
+    pub endpoint: String,
+    pub values: [f64; 3],
+}
+
+/// What a step reports: for each window length (in the order given), the identities of each
+/// kind (address, credential, user) and the endpoints that called within the step, sorted by key.
+#[derive(Debug, Default)]
+pub struct StepWindows {
+    pub identities: Vec<[Vec<IdentityWindow>; 3]>,
+    pub endpoints: Vec<Vec<EndpointWindow>>,
+}
+
+/// The groups rows are indexed by: the three identity kinds, then endpoints.
+const GROUPS: usize = 4;
+const ENDPOINT_GROUP: usize = 3;
+
+fn group_key(r: &Row, g: usize) -> Option<&str> {
+    match g {
+        0 => Some(&r.ip),
+        1 => r.credential.as_deref(),
+        2 => r.user.as_deref(),
+        _ => Some(&r.endpoint),
+    }
+}
+
+/// The values a row's distinct counts compare, hashed once when it arrives.
+#[derive(Clone, Copy, Debug)]
+struct Hashes {
+    endpoint: u64,
+    object: Option<u64>,
+    page: Option<u64>,
+    login_user: Option<u64>,
+    ip: u64,
+    agent: u64,
+}
+
+/// Fixed keys: the hashes only ever meet each other, within one process.
+const HASH: foldhash::quality::FixedState = foldhash::quality::FixedState::with_seed(0x5eed_a917_a9f0_0d1e);
+
+impl Hashes {
+    fn of(r: &Row) -> Hashes {
+        let h = |s: &str| HASH.hash_one(s);
+        Hashes {
+            endpoint: h(&r.endpoint),
+            object: r.object.as_deref().map(h),
+            page: r.page.as_deref().map(h),
+            login_user: r.login_user.as_deref().map(h),
+            ip: h(&r.ip),
+            agent: h(&r.agent),
+        }
+    }
+}
+
+/// The rows of the longest window, and for each group the sequence numbers of its rows,
+/// oldest first.
+pub struct Rows {
+    rows: VecDeque<Row>,
+    hashes: VecDeque<Hashes>,
+    /// Sequence number of `rows[0]`.
+    first: u64,
+    /// Sequence number of the first row pushed since the last step.
+    since_step: u64,
+    /// Per group, the keys that held rows timed within a step of the last step's end, with
+    /// their latest row's time: they may be active at the next step without having called
+    /// since (rows timed after a step's end, or a step closer than `step` to the last, as
+    /// at the end of a replay).
+    carried: [Vec<(String, f64)>; GROUPS],
+    index: [HashMap<String, VecDeque<u64>>; GROUPS],
+    limit: usize,
+    pub dropped: u64,
+}
+
+impl Default for Rows {
+    fn default() -> Self {
+        Rows::with_limit(MAX_ROWS)
+    }
+}
+
+impl Rows {
+    pub fn with_limit(limit: usize) -> Rows {
+        Rows {
+            rows: VecDeque::new(),
+            hashes: VecDeque::new(),
+            first: 0,
+            since_step: 0,
+            carried: Default::default(),
+            index: Default::default(),
+            limit: limit.max(1),
+            dropped: 0,
+        }
+    }
+
+    pub fn push(&mut self, r: Row) {
+        if self.rows.len() >= self.limit {
+            self.pop();
+            self.dropped += 1;
+        }
+        let seq = self.first + self.rows.len() as u64;
+        for (g, index) in self.index.iter_mut().enumerate() {
+            if let Some(k) = group_key(&r, g) {
+                match index.get_mut(k) {
+                    Some(seqs) => seqs.push_back(seq),
+                    None => {
+                        index.insert(k.to_string(), VecDeque::from([seq]));
+                    }
+                }
+            }
+        }
+        self.hashes.push_back(Hashes::of(&r));
+        self.rows.push_back(r);
+    }
+
+    fn pop(&mut self) {
+        let Some(r) = self.rows.pop_front() else { return };
+        self.hashes.pop_front();
+        self.first += 1;
+        for (g, index) in self.index.iter_mut().enumerate() {
+            let Some(k) = group_key(&r, g) else { continue };
+            // Rows leave in the order they came, so the oldest of its group is this one.
+            if let Some(seqs) = index.get_mut(k) {
+                seqs.pop_front();
+                if seqs.is_empty() {
+                    index.remove(k);
+                }
+            }
+        }
+    }
+
+    /// Forgets rows older than `horizon`, from the oldest pushed until one is not.
+    pub fn expire(&mut self, horizon: f64) {
+        while self.rows.front().is_some_and(|r| r.ts < horizon) {
+            self.pop();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn iter(&self) -> std::collections::vec_deque::Iter<'_, Row> {
+        self.rows.iter()
+    }
+
+    /// The endpoint, latency and latency ratio of the rows pushed last, newest first, while
+    /// they are timed after `from`. Only the ratio can change: the rows' keys are indexed.
+    pub fn latency_ratios_after(&mut self, from: f64) -> impl Iterator<Item = (&str, f64, &mut f64)> {
+        self.rows.iter_mut().rev().take_while(move |r| r.ts > from).map(|r| {
+            let Row { endpoint, latency, latency_ratio, .. } = r;
+            (endpoint.as_str(), *latency, latency_ratio)
+        })
+    }
+
+    /// Ends the step at `now`: the features over `(now - w, now]` for each `w` in `windows`
+    /// of every identity and endpoint with a call in `(now - step, now]`.
+    pub fn step(&mut self, now: f64, windows: &[f64], step: f64) -> StepWindows {
+        let mut out = StepWindows {
+            identities: windows.iter().map(|_| Default::default()).collect(),
+            endpoints: vec![Vec::new(); windows.len()],
+        };
+        let mut acc: Vec<Acc> = windows.iter().map(|_| Acc::default()).collect();
+        let mut carried: [Vec<(String, f64)>; GROUPS] = Default::default();
+        let recent = self.since_step.saturating_sub(self.first) as usize;
+        for (g, carry) in carried.iter_mut().enumerate() {
+            // Whoever called since the last step, or held calls it could still count.
+            let mut keys: Vec<&str> =
+                self.carried[g].iter().filter(|(_, latest)| *latest > now - step).map(|(k, _)| k.as_str()).collect();
+            keys.extend(self.rows.range(recent.min(self.rows.len())..).filter_map(|r| group_key(r, g)));
+            keys.sort_unstable();
+            keys.dedup();
+            for key in keys {
+                let Some(seqs) = self.index[g].get(key) else { continue };
+                acc.iter_mut().for_each(Acc::reset);
+                let mut latest = f64::NEG_INFINITY;
+                for &seq in seqs {
+                    let i = (seq - self.first) as usize;
+                    let (r, h) = (&self.rows[i], &self.hashes[i]);
+                    latest = latest.max(r.ts);
+                    if r.ts > now {
+                        continue;
+                    }
+                    for (a, &w) in acc.iter_mut().zip(windows) {
+                        if r.ts > now - w {
+                            if g == ENDPOINT_GROUP {
+                                a.add_endpoint(r, h);
+                            } else {
+                                a.add(r, h);
+                            }
+                        }
+                    }
+                }
+                if latest > now - step {
+                    carry.push((key.to_string(), latest));
+                }
+                for (wi, a) in acc.iter().enumerate() {
+                    if a.calls == 0 || a.last <= now - step {
+                        continue;
+                    }
+                    if g == ENDPOINT_GROUP {
+                        out.endpoints[wi].push(EndpointWindow { endpoint: key.to_string(), values: a.endpoint_values() });
+                    } else {
+                        out.identities[wi][g].push(IdentityWindow { key: key.to_string(), values: a.values() });
+                    }
+                }
+            }
+        }
+        self.carried = carried;
+        self.since_step = self.first + self.rows.len() as u64;
+        out
+    }
+}
+
+type Distinct = HashSet<u64, foldhash::fast::FixedState>;
+
+/// One key's sums over one window.
+#[derive(Default)]
+struct Acc {
+    calls: u32,
+    last: f64,
+    counts: [u32; NF],
+    resp_bytes: f64,
+    latency: f64,
+    surprisal: f64,
+    surprisal_n: u32,
+    resp_ratio: f64,
+    array_ratio: f64,
+    req_ratio: f64,
+    req_bytes: f64,
+    latency_ratio: f64,
+    endpoints: Distinct,
+    owned_objects: Distinct,
+    shared_objects: Distinct,
+    pages: Distinct,
+    login_users: Distinct,
+    ips: Distinct,
+    agents: Distinct,
+    new_clients: Distinct,
+}
+
+fn clear(s: &mut Distinct) {
+    // A heavy key's set would make clearing cost its capacity for every small key after it.
+    if s.capacity() > 4096 {
+        *s = Distinct::default();
+    } else {
+        s.clear();
+    }
+}
+
+impl Acc {
+    fn reset(&mut self) {
+        self.calls = 0;
+        self.last = f64::NEG_INFINITY;
+        self.counts = [0; NF];
+        self.resp_bytes = 0.0;
+        self.latency = 0.0;
+        self.surprisal = 0.0;
+        self.surprisal_n = 0;
+        self.resp_ratio = f64::NEG_INFINITY;
+        self.array_ratio = f64::NEG_INFINITY;
+        self.req_ratio = f64::NEG_INFINITY;
+        self.req_bytes = f64::NEG_INFINITY;
+        self.latency_ratio = f64::NEG_INFINITY;
+        for s in [
+            &mut self.endpoints,
+            &mut self.owned_objects,
+            &mut self.shared_objects,
+            &mut self.pages,
+            &mut self.login_users,
+            &mut self.ips,
+            &mut self.agents,
+            &mut self.new_clients,
+        ] {
+            clear(s);
+        }
+    }
+
+    fn add(&mut self, r: &Row, h: &Hashes) {
+        self.calls += 1;
+        self.last = self.last.max(r.ts);
+        let mut count = |f: F, yes: bool| self.counts[f as usize] += u32::from(yes);
+        count(F::AuthErrors, r.status == 401 || r.status == 403);
+        count(F::NotFound, r.status == 404);
+        count(F::ServerErrors, (500..600).contains(&r.status));
+        count(F::LoginFailures, r.login_failed);
+        count(F::NewOrigin, r.new_origin);
+        count(F::Destructive, r.destructive);
+        count(F::SqliHits, r.sqli);
+        count(F::CodeHits, r.code);
+        count(F::ScannerHits, r.scanner);
+        count(F::VulnPaths, r.vuln_path);
+        count(F::UnknownEndpoints, r.unknown_endpoint);
+        count(F::Incomplete, r.incomplete);
+        self.resp_bytes += r.resp_bytes;
+        self.latency += r.latency;
+        if let Some(s) = r.surprisal {
+            self.surprisal += s;
+            self.surprisal_n += 1;
+        }
+        self.resp_ratio = self.resp_ratio.max(r.resp_ratio);
+        self.array_ratio = self.array_ratio.max(r.array_ratio);
+        self.req_ratio = self.req_ratio.max(r.req_ratio);
+        self.req_bytes = self.req_bytes.max(r.req_bytes);
+        self.latency_ratio = self.latency_ratio.max(r.latency_ratio);
+        self.endpoints.insert(h.endpoint);
+        if let Some(o) = h.object {
+            if r.owned { &mut self.owned_objects } else { &mut self.shared_objects }.insert(o);
+        }
+        if let Some(p) = h.page {
+            self.pages.insert(p);
+        }
+        if let Some(u) = h.login_user {
+            self.login_users.insert(u);
+        }
+        self.ips.insert(h.ip);
+        self.agents.insert(h.agent);
+    }
+
+    fn add_endpoint(&mut self, r: &Row, h: &Hashes) {
+        self.calls += 1;
+        self.last = self.last.max(r.ts);
+        self.ips.insert(h.ip);
+        if r.new_client {
+            self.new_clients.insert(h.ip);
+        }
+    }
+
+    fn values(&self) -> [f64; NF] {
+        let mut v = [0.0; NF];
+        for (x, c) in v.iter_mut().zip(self.counts) {
+            *x = f64::from(c);
+        }
+        let n = f64::from(self.calls);
+        let mut set = |f: F, x: f64| v[f as usize] = x;
+        let size = |s: &Distinct| s.len() as f64;
+        set(F::Calls, n);
+        set(F::Endpoints, size(&self.endpoints));
+        set(F::OwnedObjects, size(&self.owned_objects));
+        set(F::SharedObjects, size(&self.shared_objects));
+        set(F::Pages, size(&self.pages));
+        set(F::LoginUsers, size(&self.login_users));
+        set(F::Ips, size(&self.ips));
+        set(F::Agents, size(&self.agents));
+        set(F::RespBytes, self.resp_bytes);
+        set(F::RespRatio, self.resp_ratio);
+        set(F::ArrayRatio, self.array_ratio);
+        set(F::ReqRatio, self.req_ratio);
+        set(F::ReqBytesMax, self.req_bytes);
+        set(F::LatencySum, self.latency);
+        set(F::LatencyRatio, self.latency_ratio);
+        set(F::LatencyMean, self.latency / n);
+        set(F::Surprisal, if self.surprisal_n > 0 { self.surprisal / f64::from(self.surprisal_n) } else { 0.0 });
+        v
+    }
+
+    fn endpoint_values(&self) -> [f64; 3] {
+        [f64::from(self.calls), self.ips.len() as f64, self.new_clients.len() as f64]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reference::{self, GroupBy};
+    use super::*;
+
+    fn row(ts: f64, ip: &str, ep: &str, status: u16) -> Row {
+        Row {
+            ts,
+            uid: format!("C{ts}"),
+            ip: ip.into(),
+            credential: Some(format!("tok-{ip}")),
+            user: None,
+            agent: "ua".into(),
+            endpoint: ep.into(),
+            endpoint_name: ep.into(),
+            object: Some(format!("{ep}#{ts}")),
+            owned: true,
+            page: None,
+            status,
+            login_failed: status == 401,
+            login_user: Some(format!("u{}", ts as u64 % 3)),
+            new_origin: false,
+            resp_bytes: 100.0,
+            resp_ratio: 1.0,
+            array_ratio: 0.0,
+            destructive: false,
+            req_ratio: 0.0,
+            req_bytes: 0.0,
+            latency: 5.0,
+            latency_ratio: 1.0,
+            sqli: false,
+            code: false,
+            scanner: false,
+            vuln_path: false,
+            unknown_endpoint: false,
+            surprisal: None,
+            incomplete: false,
+            new_client: ts > 50.0,
+        }
+    }
+
+    #[test]
+    fn windows_and_steps() {
+        let mut rows = Rows::default();
+        for i in 0..60 {
+            rows.push(row(f64::from(i), "a", "GET /x/{id}", 200));
+        }
+        for i in 0..10 {
+            rows.push(row(55.0 + f64::from(i) * 0.1, "b", "POST /login", 401));
+        }
+        let s = rows.step(60.0, &[30.0, 60.0], 10.0);
+        let w = &s.identities[0][0];
+        assert_eq!(w.len(), 2);
+        let a = &w[0];
+        assert_eq!(a.key, "a");
+        assert_eq!(a.values[F::Calls as usize], 29.0);
+        assert_eq!(a.values[F::OwnedObjects as usize], 29.0);
+        let b = &w[1];
+        assert_eq!(b.values[F::LoginFailures as usize], 10.0);
+        assert_eq!(b.values[F::AuthErrors as usize], 10.0);
+        assert_eq!(b.values[F::LoginUsers as usize], 1.0);
+        let x = s.endpoints[1].iter().find(|e| e.endpoint == "GET /x/{id}").unwrap();
+        assert_eq!(x.values, [59.0, 1.0, 1.0]);
+        // Only identities active in the last step are reported: nobody called since.
+        let later = rows.step(100.0, &[300.0], 10.0);
+        assert!(later.identities[0].iter().all(Vec::is_empty) && later.endpoints[0].is_empty());
+        // Expired rows leave the indexes with them.
+        rows.expire(1000.0);
+        assert!(rows.is_empty() && rows.index.iter().all(HashMap::is_empty));
+    }
+
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+        fn pick<'a>(&mut self, of: &[&'a str]) -> &'a str {
+            of[self.below(of.len() as u64) as usize]
+        }
+        fn maybe(&mut self, of: &[&str]) -> Option<String> {
+            (self.below(4) > 0).then(|| self.pick(of).to_string())
+        }
+    }
+
+    fn random_row(rng: &mut Rng, ts: f64) -> Row {
+        let mut r = row(ts, "", "", 200);
+        r.ip = rng.pick(&["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "::1"]).into();
+        r.credential = rng.maybe(&["bearer:a", "bearer:b", "basic:c", "cookie:d"]);
+        r.user = rng.maybe(&["alice", "bob", "login:carol"]);
+        r.agent = rng.pick(&["curl", "app/1", "Mozilla"]).into();
+        r.endpoint = rng.pick(&["GET /a", "GET /b/{id}", "POST /login", "DELETE /b/{id}", "GET /c"]).into();
+        r.object = rng.maybe(&["1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+        r.owned = rng.below(2) == 0;
+        r.page = rng.maybe(&["p1", "p2", "p3"]);
+        r.status = [200, 201, 302, 401, 403, 404, 500, 503][rng.below(8) as usize];
+        r.login_failed = rng.below(5) == 0;
+        r.login_user = rng.maybe(&["u1", "u2", "u3", "u4"]);
+        r.new_origin = rng.below(7) == 0;
+        r.resp_bytes = rng.below(50_000) as f64;
+        r.resp_ratio = rng.below(1000) as f64 / 37.0;
+        r.array_ratio = rng.below(100) as f64 / 7.0;
+        r.destructive = rng.below(6) == 0;
+        r.req_ratio = rng.below(1000) as f64 / 13.0;
+        r.req_bytes = rng.below(9000) as f64;
+        r.latency = rng.below(100_000) as f64 / 1000.0;
+        r.latency_ratio = rng.below(300) as f64 / 11.0;
+        r.sqli = rng.below(9) == 0;
+        r.code = rng.below(9) == 0;
+        r.scanner = rng.below(9) == 0;
+        r.vuln_path = rng.below(9) == 0;
+        r.unknown_endpoint = rng.below(9) == 0;
+        r.surprisal = (rng.below(3) > 0).then(|| rng.below(5000) as f64 / 1000.0);
+        r.incomplete = rng.below(9) == 0;
+        r.new_client = rng.below(4) == 0;
+        r
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+    }
+
+    /// Random traffic stepped through as the detector does (rows timed up to a step past
+    /// the boundary, out of order, expired by age and by the row bound, some steps off the
+    /// grid as at the end of a replay): every step's windows equal polars' group-bys over
+    /// the rows kept.
+    #[test]
+    fn incremental_windows_equal_group_bys_over_the_rows() {
+        let windows = [20.0, 60.0, 7.0];
+        let step = 10.0;
+        for (seed, limit) in [(1u64, usize::MAX), (7, 60), (99, 25)] {
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let mut rows = Rows::with_limit(limit);
+            let mut reported = 0;
+            let mut now = 1000.0;
+            for k in 0..40 {
+                for _ in 0..rng.below(30) {
+                    // Mostly within the step, some late by up to a step, a few far back.
+                    let ts = match rng.below(10) {
+                        0 => now + step + rng.below(1000) as f64 / 100.0,
+                        1 => now - rng.below(30_000) as f64 / 100.0,
+                        _ => now + rng.below(1000) as f64 / 100.0,
+                    };
+                    rows.push(random_row(&mut rng, ts));
+                }
+                // Some steps leave a gap; one lands off the grid.
+                now += if k % 9 == 8 { 3.5 * step } else if k == 30 { 4.25 } else { step };
+                rows.expire(now - 60.0);
+                let got = rows.step(now, &windows, step);
+                let df = reference::frame_of(rows.iter()).unwrap();
+                for (wi, &w) in windows.iter().enumerate() {
+                    for (g, by) in [GroupBy::Ip, GroupBy::Credential, GroupBy::User].into_iter().enumerate() {
+                        let want = reference::identity_windows(&df, by, now, w, step).unwrap();
+                        let have = &got.identities[wi][g];
+                        let keys = |v: &[IdentityWindow]| v.iter().map(|x| x.key.clone()).collect::<Vec<_>>();
+                        assert_eq!(keys(have), keys(&want), "seed {seed} step {k} window {w} {by:?}");
+                        for (h, x) in have.iter().zip(&want) {
+                            for (i, def) in FEATURES.iter().enumerate() {
+                                assert!(close(h.values[i], x.values[i]), "{} {} {}: {} != {}", h.key, def.name, w, h.values[i], x.values[i]);
+                            }
+                        }
+                        reported += have.len();
+                    }
+                    let want = reference::endpoint_windows(&df, now, w, step).unwrap();
+                    let have = &got.endpoints[wi];
+                    assert_eq!(have.len(), want.len(), "seed {seed} step {k} window {w} endpoints");
+                    for (h, x) in have.iter().zip(&want) {
+                        assert_eq!((&h.endpoint, h.values), (&x.endpoint, x.values));
+                    }
+                }
+            }
+            assert!(reported > 200, "the traffic reports identities: {reported}");
+            if limit < usize::MAX {
+                assert!(rows.dropped > 0);
+            }
+            // The indexes hold exactly the rows kept.
+            for (g, index) in rows.index.iter().enumerate() {
+                let held: usize = index.values().map(VecDeque::len).sum();
+                assert_eq!(held, rows.iter().filter(|r| group_key(r, g).is_some()).count());
+            }
+        }
+    }
+}
