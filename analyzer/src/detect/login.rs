@@ -68,8 +68,12 @@ fn fields(body: &[u8], content_type: Option<&str>) -> Vec<(String, String)> {
     out
 }
 
-fn memmem(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+/// Whether a body mentions a password-like field at all, in any case: one literal search
+/// (regex hands it to Aho-Corasick) rather than a byte-by-byte comparison per word.
+fn mentions_secret(body: &[u8]) -> bool {
+    static WORDS: std::sync::OnceLock<regex::bytes::Regex> = std::sync::OnceLock::new();
+    // A constant pattern: a failure to compile is a bug, caught by the tests.
+    WORDS.get_or_init(|| regex::bytes::Regex::new("(?i-u)pass|pwd|secret|pin").expect("literal pattern compiles")).is_match(body)
 }
 
 /// Words with which a login answer that is not an error status still says it failed.
@@ -93,7 +97,7 @@ pub fn attempt(call: &ApiCall, request_body: Option<&[u8]>, response_body: Optio
     let word_match = LOGIN_WORDS.contains(&last_word(call.path.as_deref().unwrap_or("")).as_str());
     // Most POSTs are not logins: read the body's fields only when the path says login or
     // the body mentions a password-like field at all.
-    let worth = |b: &[u8]| word_match || ["pass", "pwd", "secret", "pin"].iter().any(|w| memmem(b, w.as_bytes()));
+    let worth = |b: &[u8]| word_match || mentions_secret(b);
     let f = request_body.filter(|b| worth(b)).map(|b| fields(b, call.request_content_type.as_deref())).unwrap_or_default();
     let has_password = f.iter().any(|(k, _)| field_is(k, PASSWORD_FIELDS));
     let username = f.iter().find(|(k, v)| field_is(k, USER_FIELDS) && !v.is_empty()).map(|(_, v)| v.to_ascii_lowercase());
@@ -147,5 +151,16 @@ mod tests {
         assert!(attempt(&c, Some(br#"{"items":[{"sku":"a"}]}"#), None, false).is_none());
         let c = call("GET", "h", "/login");
         assert!(attempt(&c, None, None, false).is_none());
+    }
+
+    #[test]
+    fn a_password_field_anywhere_makes_a_login() {
+        // Not a login path: the body's password-like field, in any case, is what counts.
+        let c = call("POST", "h", "/api/v1/session/new");
+        for body in [&br#"{"user":"eve","PassWord":"x"}"#[..], br#"{"user":"eve","PWD":"x"}"#] {
+            assert!(attempt(&c, Some(body), None, false).is_some(), "{}", String::from_utf8_lossy(body));
+        }
+        assert!(!mentions_secret(br#"{"user":"eve","note":"pa ss"}"#));
+        assert!(mentions_secret(b"card_PIN=1234") && mentions_secret(b"client_secret=x"));
     }
 }

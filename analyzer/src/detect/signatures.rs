@@ -5,7 +5,8 @@
 //!
 //! Input is decoded before matching (percent-decoding twice, `+` as space, SQL comments
 //! as spaces), so `%2527%20OR%201%3D1` and `'/**/OR/**/1=1` read as what they are. Matching
-//! is one pass of a [`RegexSet`] per text; bounded: at most [`MAX_SCAN`] bytes of each text.
+//! is one pass of one [`RegexSet`] of every payload pattern per text; bounded: at most
+//! [`MAX_SCAN`] bytes of each text.
 
 use regex::{Regex, RegexSet, RegexSetBuilder};
 use std::sync::OnceLock;
@@ -129,11 +130,11 @@ const VULN_PATHS: &[&str] = &[
 ];
 
 struct Compiled {
+    /// SQLI, XSS, COMMAND, TRAVERSAL, TEMPLATE and JNDI in one set, so that a text is read
+    /// once rather than once per class: six passes over every request body were a tenth of
+    /// the analysis thread's time.
+    payload: RegexSet,
     sqli: RegexSet,
-    xss: RegexSet,
-    command: RegexSet,
-    traversal: RegexSet,
-    template: RegexSet,
     jndi: RegexSet,
     vuln_paths: RegexSet,
     sql_comment: Regex,
@@ -147,11 +148,8 @@ fn set(patterns: &[&str]) -> RegexSet {
 fn compiled() -> &'static Compiled {
     static C: OnceLock<Compiled> = OnceLock::new();
     C.get_or_init(|| Compiled {
+        payload: set(&CLASSES.concat()),
         sqli: set(SQLI),
-        xss: set(XSS),
-        command: set(COMMAND),
-        traversal: set(TRAVERSAL),
-        template: set(TEMPLATE),
         jndi: set(JNDI),
         vuln_paths: set(VULN_PATHS),
         sql_comment: Regex::new(r"/\*.*?\*/").expect("comment pattern compiles"),
@@ -173,18 +171,37 @@ pub fn decode(text: &[u8]) -> String {
     }
 }
 
+/// The payload classes in the order of [`Compiled::payload`] and of [`Classes`].
+const CLASSES: [&[&str]; 6] = [SQLI, XSS, COMMAND, TRAVERSAL, TEMPLATE, JNDI];
+
+/// Which of [`CLASSES`] matched.
+type Classes = [bool; 6];
+
+/// The classes whose patterns match `text`, in one pass.
+fn classes(c: &Compiled, text: &str) -> Classes {
+    let mut out = [false; 6];
+    let mut base = 0;
+    let matches = c.payload.matches(text);
+    for (hit, patterns) in out.iter_mut().zip(CLASSES) {
+        *hit = (base..base + patterns.len()).any(|i| matches.matched(i));
+        base += patterns.len();
+    }
+    out
+}
+
 /// Scans the parts of a request a payload can travel in. `target` is the raw URI, `body`
 /// the request body (if captured), `agent` the User-Agent header.
 pub fn scan(target: Option<&str>, body: Option<&[u8]>, agent: Option<&str>) -> Hits {
     let c = compiled();
     let mut h = Hits::default();
     let payload = |h: &mut Hits, text: &str| {
-        h.sqli |= c.sqli.is_match(text);
-        h.xss |= c.xss.is_match(text);
-        h.command |= c.command.is_match(text);
-        h.traversal |= c.traversal.is_match(text);
-        h.template |= c.template.is_match(text);
-        h.jndi |= c.jndi.is_match(text);
+        let [sqli, xss, command, traversal, template, jndi] = classes(c, text);
+        h.sqli |= sqli;
+        h.xss |= xss;
+        h.command |= command;
+        h.traversal |= traversal;
+        h.template |= template;
+        h.jndi |= jndi;
     };
     if let Some(t) = target {
         let (path, query) = match t.find('?') {
@@ -200,11 +217,11 @@ pub fn scan(target: Option<&str>, body: Option<&[u8]>, agent: Option<&str>) -> H
                 payload(&mut h, &decode(v.as_bytes()));
             }
         }
-        let (t1, t2, t3, t4) = (c.traversal.is_match(&dpath), c.xss.is_match(&dpath), c.jndi.is_match(&dpath), c.template.is_match(&dpath));
-        h.traversal |= t1;
-        h.xss |= t2;
-        h.jndi |= t3;
-        h.template |= t4;
+        let [_, xss, _, traversal, template, jndi] = classes(c, &dpath);
+        h.traversal |= traversal;
+        h.xss |= xss;
+        h.jndi |= jndi;
+        h.template |= template;
         for seg in dpath.split('/') {
             h.sqli |= seg.contains('\'') && c.sqli.is_match(seg);
         }
@@ -300,6 +317,36 @@ mod tests {
         assert!(q("/phpmyadmin/").vuln_path);
         assert!(q("/backup.sql").vuln_path);
         assert!(!q("/api/v1/orders/17").vuln_path);
+    }
+
+    /// The one-pass set names the same classes as a set per class would, on the texts above
+    /// and on mixtures of their pieces.
+    #[test]
+    fn one_set_matches_as_a_set_per_class() {
+        let per_class: Vec<RegexSet> = CLASSES.iter().map(|p| set(p)).collect();
+        let pieces = [
+            "lamp' OR 1=1--", "1 UNION ALL SELECT NULL", "<script>alert(1)</script>", ";cat /etc/passwd", "$(whoami)",
+            "../../etc/passwd", "{{7*7}}", "${jndi:ldap://x/a}", "oak table", "o'neil", "select from our range", "AND SLEEP(5)",
+            "<img src=x onerror=alert(1)>", "ring bell; leave at door", "#{x}", "<%= 7 %>", "c:\\windows\\", "`id`", "é…",
+        ];
+        let mut texts: Vec<String> = pieces.iter().map(|p| p.to_string()).collect();
+        for (i, a) in pieces.iter().enumerate() {
+            for b in &pieces[i..] {
+                texts.push(format!("{a} {b}"));
+                texts.push(format!("{{\"q\":\"{b}\",\"n\":{i},\"r\":\"{a}\"}}"));
+            }
+        }
+        let c = compiled();
+        let mut seen = [false; 6];
+        for t in &texts {
+            let want: Vec<bool> = per_class.iter().map(|s| s.is_match(t)).collect();
+            let got = classes(c, t);
+            assert_eq!(got.to_vec(), want, "{t}");
+            for (s, g) in seen.iter_mut().zip(got) {
+                *s |= g;
+            }
+        }
+        assert_eq!(seen, [true; 6], "every class is exercised");
     }
 
     #[test]
