@@ -35,7 +35,7 @@ const LIVE_ANALYSIS_NICE: libc::c_int = 10;
 /// Live, the packet path comes first: a record the analysis cannot take is counted and
 /// stays in records.jsonl for `apitap analyze`, but a frame the kernel ring drops is lost
 /// with its connection's records. Sharing cores as equals, the analysis thread (detection
-/// costs 25 to 130 µs a record) left the capture thread half a core, and the ring
+/// then cost 25 to 130 µs a record, 18 to 25 since) left the capture thread half a core, and the ring
 /// overflowed at 3.4 Gbit/s (docs/performance.md, live capture). So it yields when they
 /// contend. Only this thread's priority changes: Linux takes a thread id for `setpriority`.
 fn yield_to_the_packet_path() {
