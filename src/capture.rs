@@ -48,7 +48,7 @@ pub fn run(args: CaptureArgs, config: std::sync::Arc<crate::config::Resolved>) -
     // Each interface's kernel ring is mapped into the process and, once the kernel has gone
     // round it, resident: part of what --max-memory bounds, so the flows get less.
     let rings = usize::try_from(opts.buffer_size).unwrap_or(0).saturating_mul(args.interfaces.len());
-    crate::replay::check_memory(c, threads, rings)?;
+    crate::replay::check_memory(c, threads, rings, sensor::pipeline::Mode::Live)?;
     // Open the interfaces first: that is what needs privileges, and what most often fails.
     let mut src = LiveSource::open(&args.interfaces, &opts)?;
     std::fs::create_dir_all(&c.out).with_context(|| format!("cannot create output directory {}", c.out.display()))?;

@@ -22,7 +22,7 @@ pub fn run(args: ReplayArgs, config: &crate::config::Resolved) -> Result<ExitCod
         anyhow::bail!("stdin ('-') can be read only once");
     }
     let threads = c.threads.map_or_else(crate::cli::default_threads, usize::from);
-    check_memory(c, threads, 0)?;
+    check_memory(c, threads, 0, sensor::pipeline::Mode::Replay)?;
     std::fs::create_dir_all(&c.out).with_context(|| format!("cannot create output directory {}", c.out.display()))?;
     let cfg = sensor_config(c)?;
 
@@ -61,11 +61,11 @@ pub fn run(args: ReplayArgs, config: &crate::config::Resolved) -> Result<ExitCod
 }
 
 /// Refuses a `--max-memory` that leaves the flow tables less than their minimum once the
-/// pipeline's own buffers for `threads` threads, and `rings` bytes held outside it (live
-/// capture's kernel rings), are set aside.
-pub fn check_memory(c: &Common, threads: usize, rings: usize) -> Result<()> {
+/// pipeline's own buffers for `threads` threads in `mode`, and `rings` bytes held outside
+/// it (live capture's kernel rings), are set aside.
+pub fn check_memory(c: &Common, threads: usize, rings: usize, mode: sensor::pipeline::Mode) -> Result<()> {
     let cfg = SensorConfig { max_memory: c.max_memory, ..SensorConfig::default() };
-    let reserve = sensor::pipeline::memory_reserve(&cfg, threads) + rings;
+    let reserve = sensor::pipeline::memory_reserve(&cfg, threads, mode) + rings;
     let least = reserve + sensor::pipeline::MIN_FLOW_BUDGET;
     if c.max_memory < least {
         anyhow::bail!(

@@ -21,9 +21,9 @@
 //!   workers until the end: when they are so far behind that the dispatcher's own records
 //!   would exceed their bound, its oldest go out ahead of the merge, counted in
 //!   [`Summary::out_of_order`], rather than wait (a record once made is never dropped).
-//! - Bounded: each worker's queue holds `QUEUE_DEPTH` batches of at most `FLUSH_EVERY`
-//!   packets and `BATCH_BYTES` of payload; each thread has at most about `MAX_OUTPUTS`
-//!   output buffers unreleased; batch and output buffers are recycled rather than
+//! - Bounded: each worker's queue holds `QUEUE_DEPTH` batches (`LIVE_QUEUE_DEPTH` live) of
+//!   at most `FLUSH_EVERY` packets and `BATCH_BYTES` of payload; each thread has at most
+//!   about four output buffers more than that unreleased; batch and output buffers are recycled rather than
 //!   reallocated. What this
 //!   can hold is [`memory_reserve`], taken out of `max_memory` before the flow tables get
 //!   theirs.
@@ -224,35 +224,57 @@ const FLUSH_EVERY: u64 = 1024;
 /// Payload bytes dispatched before every worker's batch is flushed, whatever the packet
 /// count: with jumbo frames a packet-count bound alone would pin hundreds of megabytes.
 const BATCH_BYTES: usize = 1 << 20;
-/// Batches waiting per worker.
+/// Batches waiting per worker in replay, where a full queue only makes the reader wait.
 const QUEUE_DEPTH: usize = 8;
+/// Batches waiting per worker in live capture, where a full queue loses its batch. A
+/// worker sharing two cores with the capture thread, the analysis and whatever else the
+/// host runs can be descheduled for tens of milliseconds; at 4 Gbit/s eight batches were
+/// about 11 ms of its traffic, and a top-speed run lost 30,000 to 70,000 segments there
+/// while the kernel ring behind it (64 MiB, over 100 ms) lost none. 32 hold about 45 ms
+/// at that rate, 180 ms at 1 Gbit/s, for about 80 MiB more of `memory_reserve`.
+const LIVE_QUEUE_DEPTH: usize = 32;
+
+/// Batches waiting per worker in `mode`.
+fn queue_depth(mode: Mode) -> usize {
+    match mode {
+        Mode::Replay => QUEUE_DEPTH,
+        Mode::Live => LIVE_QUEUE_DEPTH,
+    }
+}
 /// Records, and line bytes, a worker gathers before sending them on, even mid-batch: the
 /// end of a capture finishes every open flow in one batch, and the merger must not hold
 /// them all at once.
 const OUTPUT_CHUNK: usize = 1024;
 const OUTPUT_BYTES: usize = 512 << 10;
-/// Output buffers a worker may have unreleased; beyond it the worker waits for the merger
-/// to write some out, so a worker far ahead of the others cannot pile up records. Each
-/// batch yields at least one, so fewer than the queue holds would stall steady work.
+/// Output buffers a worker may have unreleased in replay; beyond it the worker waits for
+/// the merger to write some out, so a worker far ahead of the others cannot pile up
+/// records. Each batch yields at least one, so fewer than the queue holds would stall
+/// steady work.
 const MAX_OUTPUTS: usize = QUEUE_DEPTH + 4;
+
+/// [`MAX_OUTPUTS`] for the queue depth of `mode`.
+fn max_outputs(mode: Mode) -> usize {
+    queue_depth(mode) + MAX_OUTPUTS - QUEUE_DEPTH
+}
 
 /// The least the flow tables are given, however small `max_memory` is.
 pub const MIN_FLOW_BUDGET: usize = 16 << 20;
 
-/// Memory the packet path itself holds outside the flow tables, on `threads` threads: the
-/// binary and allocator, capture blocks, the record writer's queue and IP fragments, and
-/// on several threads the batches in flight and each thread's unreleased output. The flow
-/// tables get `max_memory` less this (see [`Pipeline::flow_budget`]).
-pub fn memory_reserve(cfg: &SensorConfig, threads: usize) -> usize {
+/// Memory the packet path itself holds outside the flow tables, on `threads` threads in
+/// `mode`: the binary and allocator, capture blocks, the record writer's queue and IP
+/// fragments, and on several threads the batches in flight and each thread's unreleased
+/// output. The flow tables get `max_memory` less this (see [`Pipeline::flow_budget`]).
+pub fn memory_reserve(cfg: &SensorConfig, threads: usize, mode: Mode) -> usize {
     const BASE: usize = 24 << 20;
     let fragments = cfg.decode.max_fragment_bytes + cfg.decode.max_fragment_bytes / 4;
     let threaded = if threads > 1 {
         // Blocks pinned by queued batches (each up to BATCH_BYTES, plus the block it ends
         // in), the batches' segment lists, and each thread's output buffers and heap (the
         // dispatcher's own output counts as one more worker's, rounding up).
-        (QUEUE_DEPTH + 2) * (BATCH_BYTES + (1 << 20))
-            + threads * (QUEUE_DEPTH + 2) * FLUSH_EVERY as usize * std::mem::size_of::<Item>()
-            + threads * (MAX_OUTPUTS + 2) * (OUTPUT_BYTES + OUTPUT_CHUNK * 64)
+        let (depth, outputs) = (queue_depth(mode), max_outputs(mode));
+        (depth + 2) * (BATCH_BYTES + (1 << 20))
+            + threads * (depth + 2) * FLUSH_EVERY as usize * std::mem::size_of::<Item>()
+            + threads * (outputs + 2) * (OUTPUT_BYTES + OUTPUT_CHUNK * 64)
             + threads * (4 << 20)
     } else {
         0
@@ -500,6 +522,8 @@ struct Exchange {
     keep_records: bool,
     /// Live capture, which must not wait for the workers (but at the end).
     live: bool,
+    /// Output buffers each thread may have unreleased (`max_outputs` of the mode).
+    max_outputs: usize,
     #[cfg(test)]
     gate: std::sync::Arc<std::sync::RwLock<()>>,
 }
@@ -533,17 +557,17 @@ struct WorkerChannels {
     gate: std::sync::Arc<std::sync::RwLock<()>>,
 }
 
-fn worker_loop(id: usize, mut table: FlowTable, ch: WorkerChannels, keep_records: bool) {
+fn worker_loop(id: usize, mut table: FlowTable, ch: WorkerChannels, keep_records: bool, max_outputs: usize) {
     let mut n = 0u64;
     let mut counts = RecordCounts::default();
     let mut watermark = 0u64;
-    // At most MAX_OUTPUTS buffers exist; once all are out, wait for the merger to hand one
+    // At most `max_outputs` buffers exist; once all are out, wait for the merger to hand one
     // back (it always can: see Pipeline::drain).
     let mut created = 0usize;
     let mut fresh = |given: &Receiver<Output>| {
         let mut o = match given.try_recv() {
             Ok(o) => o,
-            Err(_) if created < MAX_OUTPUTS => {
+            Err(_) if created < max_outputs => {
                 created += 1;
                 Output::default()
             }
@@ -650,7 +674,7 @@ impl Pipeline {
     pub fn with_records(cfg: SensorConfig, threads: usize, mode: Mode, keep_records: bool) -> Pipeline {
         let threads = threads.max(1);
         let hasher = CredentialHasher::new(cfg.hash_key);
-        let budget = Self::flow_budget(&cfg, threads);
+        let budget = Self::flow_budget(&cfg, threads, mode);
         let engine = if threads == 1 {
             Engine::Inline {
                 table: FlowTable::new(cfg.flow.clone(), cfg.http.clone(), hasher, budget),
@@ -667,7 +691,7 @@ impl Pipeline {
             flow_cfg.max_flows = split.worker_part(cfg.flow.max_flows).max(1);
             let ws = (0..split.workers)
                 .map(|id| {
-                    let (tx, rx) = bounded(QUEUE_DEPTH);
+                    let (tx, rx) = bounded(queue_depth(mode));
                     let (give_back, given) = unbounded();
                     let table = FlowTable::new(flow_cfg.clone(), cfg.http.clone(), hasher.clone(), split.worker_part(budget));
                     let ch = WorkerChannels {
@@ -680,7 +704,7 @@ impl Pipeline {
                     };
                     let handle = std::thread::Builder::new()
                         .name(format!("apitap-flow-{id}"))
-                        .spawn(move || worker_loop(id, table, ch, keep_records))
+                        .spawn(move || worker_loop(id, table, ch, keep_records, max_outputs(mode)))
                         .ok();
                     Worker { tx, give_back, pending: new_batch(), handle, lane: Lane::default() }
                 })
@@ -708,6 +732,7 @@ impl Pipeline {
                 spare: spare_rx,
                 keep_records,
                 live: mode == Mode::Live,
+                max_outputs: max_outputs(mode),
                 #[cfg(test)]
                 gate,
             };
@@ -726,8 +751,8 @@ impl Pipeline {
 
     /// What the flow tables may hold in all: `max_memory` less [`memory_reserve`], and at
     /// least [`MIN_FLOW_BUDGET`] (callers should refuse a `max_memory` that leaves less).
-    pub fn flow_budget(cfg: &SensorConfig, threads: usize) -> usize {
-        cfg.max_memory.saturating_sub(memory_reserve(cfg, threads)).max(MIN_FLOW_BUDGET)
+    pub fn flow_budget(cfg: &SensorConfig, threads: usize, mode: Mode) -> usize {
+        cfg.max_memory.saturating_sub(memory_reserve(cfg, threads, mode)).max(MIN_FLOW_BUDGET)
     }
 
     /// Reads `src` to its end, then finishes every flow.
@@ -842,7 +867,7 @@ impl Pipeline {
                 });
                 if let Some(rec) = &mut t.x.local {
                     rec.lane.watermark = seq;
-                    if rec.lane.queue.len() > MAX_OUTPUTS {
+                    if rec.lane.queue.len() > t.x.max_outputs {
                         let s = &mut self.summary;
                         t.x.make_room(seq, Some(&mut s.queue_drops), &mut s.out_of_order, sink);
                     }
@@ -1034,12 +1059,12 @@ impl Exchange {
         let keep = self.keep_records;
         let Some(rec) = &mut self.local else { return };
         rec.push(call, at, seq, keep);
-        if rec.lane.queue.len() > MAX_OUTPUTS {
+        if rec.lane.queue.len() > self.max_outputs {
             self.make_room(seq, None, ahead, sink);
         }
     }
 
-    /// Holds the dispatcher's unreleased records to [`MAX_OUTPUTS`] buffers, as a worker's
+    /// Holds the dispatcher's unreleased records to `max_outputs` buffers, as a worker's
     /// are, by merging until enough has gone out. The workers must have every packet up to
     /// `seq` for that: with `send` (counting live drops there), the pending batches go now;
     /// without, the caller has sent them (a tick, the end of input), and sending more would
@@ -1055,12 +1080,12 @@ impl Exchange {
             // our lane, never empty here, may be all its records were waiting for.
             self.release(sink);
             let Some(rec) = &mut self.local else { return };
-            if rec.lane.queue.len() <= MAX_OUTPUTS {
+            if rec.lane.queue.len() <= self.max_outputs {
                 return;
             }
             if self.live {
                 let spare = &mut rec.spare;
-                while rec.lane.queue.len() > MAX_OUTPUTS {
+                while rec.lane.queue.len() > self.max_outputs {
                     while rec.lane.head().is_some() {
                         rec.lane.emit_next(sink);
                         *ahead += 1;
@@ -1263,10 +1288,15 @@ mod tests {
 
     #[test]
     fn live_capture_writes_ahead_rather_than_wait_for_a_stalled_worker() {
-        let frames = crowd(100_000, true);
-        let (one, _, _) = run(&frames, 1);
+        // The dispatcher's ~29% share must make well over the records its lane may hold
+        // live, (LIVE_QUEUE_DEPTH + 5) × OUTPUT_CHUNK, for some to go out ahead.
+        let frames = crowd(200_000, true);
+        assert!(200_000 * 29 / 100 > (max_outputs(Mode::Live) + 1) * OUTPUT_CHUNK + 20_000);
+        // Room for every flow, so no eviction under memory pressure makes the runs differ.
+        let cfg = SensorConfig { max_memory: 4 << 30, ..SensorConfig::default() };
+        let (one, _, _) = run_with(cfg.clone(), &frames, 1);
         let one: std::collections::HashSet<&[u8]> = one.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
-        let mut pl = Pipeline::new(SensorConfig::default(), 2, Mode::Live);
+        let mut pl = Pipeline::new(cfg, 2, Mode::Live);
         let Engine::Threaded(t) = &pl.engine else { panic!("two threads") };
         let (gate, peak) = (t.x.gate.clone(), t.x.local.as_ref().map(|r| r.peak.clone()).expect("a local share"));
         // The worker stalls at its next batch; then its queue fills. Every packet must still
@@ -1295,12 +1325,16 @@ mod tests {
         assert!(s.queue_drops > 0, "the stalled worker's queue never filled");
         assert!(ahead > 20_000 && s.out_of_order > 0 && s.out_of_order <= ahead as u64, "{ahead} {}", s.out_of_order);
         let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
-        assert!(peak <= MAX_OUTPUTS + 1, "the dispatcher held {peak} outputs");
+        assert!(peak <= max_outputs(Mode::Live) + 1, "the dispatcher held {peak} outputs");
     }
 
     /// Lines written, transactions, and the most outputs the dispatcher's lane held.
     fn run(frames: &[(Timestamp, Vec<u8>)], threads: usize) -> (Vec<u8>, u64, usize) {
-        let mut pl = Pipeline::new(SensorConfig::default(), threads, Mode::Replay);
+        run_with(SensorConfig::default(), frames, threads)
+    }
+
+    fn run_with(cfg: SensorConfig, frames: &[(Timestamp, Vec<u8>)], threads: usize) -> (Vec<u8>, u64, usize) {
+        let mut pl = Pipeline::new(cfg, threads, Mode::Replay);
         let mut lines = Vec::new();
         let mut sink = |_: Option<&ApiCall>, line: &[u8]| lines.extend_from_slice(line);
         for (ts, f) in frames {
