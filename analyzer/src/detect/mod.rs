@@ -608,13 +608,8 @@ impl Detector {
         let mut all_ips = BTreeSet::new();
         let mine: Vec<&Row> = self
             .rows
-            .iter()
+            .of(kind, key)
             .filter(|r| r.ts > from && r.ts <= now)
-            .filter(|r| match kind {
-                IdentityKind::Ip => r.ip == key,
-                IdentityKind::Credential => r.credential.as_deref() == Some(key),
-                _ => r.user.as_deref() == Some(key),
-            })
             // A takeover's actor is the newcomer, not the account's owner.
             .filter(|r| attack != Attack::AccountTakeover || r.new_origin)
             .collect();

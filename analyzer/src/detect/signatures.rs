@@ -161,8 +161,13 @@ fn compiled() -> &'static Compiled {
 pub fn decode(text: &[u8]) -> String {
     let text = &text[..text.len().min(MAX_SCAN)];
     let once = percent_encoding::percent_decode(text).collect::<Vec<u8>>();
-    let twice: Vec<u8> = if once.contains(&b'%') { percent_encoding::percent_decode(&once).collect() } else { once };
-    let s: String = String::from_utf8_lossy(&twice).chars().map(|c| if c == '+' { ' ' } else { c }).collect();
+    let mut twice: Vec<u8> = if once.contains(&b'%') { percent_encoding::percent_decode(&once).collect() } else { once };
+    // `+` is one byte in UTF-8 and never part of another character's, so it is replaced
+    // in the bytes, and valid text (nearly all of it) becomes a string without a copy.
+    for b in twice.iter_mut().filter(|b| **b == b'+') {
+        *b = b' ';
+    }
+    let s = String::from_utf8(twice).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     let c = compiled();
     if s.contains("/*") {
         c.sql_comment.replace_all(&s, " ").into_owned()
@@ -347,6 +352,28 @@ mod tests {
             }
         }
         assert_eq!(seen, [true; 6], "every class is exercised");
+    }
+
+    /// `+` replaced in the bytes reads as the character-wise replacement after lossy
+    /// decoding did, invalid UTF-8 around it included.
+    #[test]
+    fn plus_as_space_in_bytes_equals_by_characters() {
+        let alphabet: &[&[u8]] = &[b"+", b"a", b"%2B", b"%25", b"%C3%A9", b"\xc3", b"\xa9", b"\xff", "é".as_bytes(), b"/*x*/", b" "];
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..20_000 {
+            let mut text = Vec::new();
+            for _ in 0..(x % 12) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                text.extend_from_slice(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            let once = percent_encoding::percent_decode(&text).collect::<Vec<u8>>();
+            let twice: Vec<u8> = if once.contains(&b'%') { percent_encoding::percent_decode(&once).collect() } else { once };
+            let by_chars: String = String::from_utf8_lossy(&twice).chars().map(|c| if c == '+' { ' ' } else { c }).collect();
+            let want = if by_chars.contains("/*") { compiled().sql_comment.replace_all(&by_chars, " ").into_owned() } else { by_chars };
+            assert_eq!(decode(&text), want, "{text:?}");
+        }
     }
 
     #[test]

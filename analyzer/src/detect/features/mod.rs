@@ -17,6 +17,7 @@
 //! identities that made a call within it.
 
 use super::baseline::Scale;
+use super::identity::IdentityKind;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::BuildHasher;
 
@@ -276,6 +277,19 @@ impl Rows {
 
     pub fn iter(&self) -> std::collections::vec_deque::Iter<'_, Row> {
         self.rows.iter()
+    }
+
+    /// The rows of one address, credential, user or endpoint, oldest pushed first: from the
+    /// index, so an alert's evidence costs that identity's rows, not every row kept.
+    pub fn of<'a>(&'a self, kind: IdentityKind, key: &str) -> impl Iterator<Item = &'a Row> + 'a {
+        let g = match kind {
+            IdentityKind::Ip => 0,
+            IdentityKind::Credential => 1,
+            IdentityKind::User => 2,
+            IdentityKind::Endpoint => ENDPOINT_GROUP,
+        };
+        let seqs = self.index[g].get(key).into_iter().flatten();
+        seqs.map(move |&seq| &self.rows[(seq - self.first) as usize])
     }
 
     /// The endpoint, latency and latency ratio of the rows pushed last, newest first, while
@@ -670,10 +684,18 @@ mod tests {
             if limit < usize::MAX {
                 assert!(rows.dropped > 0);
             }
-            // The indexes hold exactly the rows kept.
+            // The indexes hold exactly the rows kept, in the order they came.
             for (g, index) in rows.index.iter().enumerate() {
                 let held: usize = index.values().map(VecDeque::len).sum();
                 assert_eq!(held, rows.iter().filter(|r| group_key(r, g).is_some()).count());
+            }
+            let kinds = [IdentityKind::Ip, IdentityKind::Credential, IdentityKind::User, IdentityKind::Endpoint];
+            for (g, kind) in kinds.into_iter().enumerate() {
+                for key in rows.index[g].keys() {
+                    let via: Vec<*const Row> = rows.of(kind, key).map(std::ptr::from_ref).collect();
+                    let scan: Vec<*const Row> = rows.iter().filter(|r| group_key(r, g) == Some(key)).map(std::ptr::from_ref).collect();
+                    assert_eq!(via, scan);
+                }
             }
         }
     }
