@@ -1325,7 +1325,10 @@ mod tests {
         assert!(s.queue_drops > 0, "the stalled worker's queue never filled");
         assert!(ahead > 20_000 && s.out_of_order > 0 && s.out_of_order <= ahead as u64, "{ahead} {}", s.out_of_order);
         let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
-        assert!(peak <= max_outputs(Mode::Live) + 1, "the dispatcher held {peak} outputs");
+        // The bound is checked after each packet: a flush seals the partial output (one
+        // over), and the next packet can fill one more before the check (what
+        // memory_reserve's `outputs + 2` allows for).
+        assert!(peak <= max_outputs(Mode::Live) + 2, "the dispatcher held {peak} outputs");
     }
 
     /// Lines written, transactions, and the most outputs the dispatcher's lane held.
@@ -1363,7 +1366,8 @@ mod tests {
                 let (lines, n2, peak) = run(&frames, threads);
                 assert_eq!(n2, n);
                 assert!(lines == one, "{threads} threads, late {late}: records differ from one thread's");
-                assert!(peak <= MAX_OUTPUTS + 1, "{threads} threads, late {late}: the dispatcher held {peak} outputs");
+                // As in the live test: a flush's partial output and one more before the check.
+                assert!(peak <= MAX_OUTPUTS + 2, "{threads} threads, late {late}: the dispatcher held {peak} outputs");
             }
         }
     }
