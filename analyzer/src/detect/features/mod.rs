@@ -8,9 +8,9 @@
 //! for every window length, so a step costs the rows of the active identities rather than
 //! a pass per identity kind and window over every row kept. The values equal the
 //! definition as polars group-bys over the window's rows (`reference.rs`, which the tests
-//! hold this to), except that distinct counts compare 64-bit hashes of the values, taken
-//! when the row arrives: two values in one identity's window colliding, odds about
-//! n²/2⁶⁵ for n values, would count as one.
+//! hold this to), except that distinct counts compare 64-bit hashes of the values, keyed
+//! at random per process and taken when the row arrives: two values in one identity's
+//! window colliding, odds about n²/2⁶⁵ for n values, would count as one.
 //!
 //! Bounded: [`MAX_ROWS`] rows are kept (oldest dropped first, counted); the indexes hold
 //! one entry per row kept and let go of a key with its last row. A step only reports
@@ -168,12 +168,12 @@ struct Hashes {
     agent: u64,
 }
 
-/// Fixed keys: the hashes only ever meet each other, within one process.
-const HASH: foldhash::quality::FixedState = foldhash::quality::FixedState::with_seed(0x5eed_a917_a9f0_0d1e);
-
 impl Hashes {
-    fn of(r: &Row) -> Hashes {
-        let h = |s: &str| HASH.hash_one(s);
+    /// With `keys` drawn at random per process: the hashes only ever meet each other, and
+    /// a client who cannot predict them cannot pick values that collide to look like fewer
+    /// (objects read, user names tried) than it used.
+    fn of(r: &Row, keys: &foldhash::quality::RandomState) -> Hashes {
+        let h = |s: &str| keys.hash_one(s);
         Hashes {
             endpoint: h(&r.endpoint),
             object: r.object.as_deref().map(h),
@@ -200,6 +200,7 @@ pub struct Rows {
     /// at the end of a replay).
     carried: [Vec<(String, f64)>; GROUPS],
     index: [HashMap<String, VecDeque<u64>>; GROUPS],
+    keys: foldhash::quality::RandomState,
     limit: usize,
     pub dropped: u64,
 }
@@ -219,6 +220,7 @@ impl Rows {
             since_step: 0,
             carried: Default::default(),
             index: Default::default(),
+            keys: Default::default(),
             limit: limit.max(1),
             dropped: 0,
         }
@@ -240,7 +242,7 @@ impl Rows {
                 }
             }
         }
-        self.hashes.push_back(Hashes::of(&r));
+        self.hashes.push_back(Hashes::of(&r, &self.keys));
         self.rows.push_back(r);
     }
 
