@@ -23,10 +23,9 @@
 //!   [`Summary::out_of_order`], rather than wait (a record once made is never dropped).
 //! - Bounded: each worker's queue holds `QUEUE_DEPTH` batches (`LIVE_QUEUE_DEPTH` live) of
 //!   at most `FLUSH_EVERY` packets and `BATCH_BYTES` of payload; each thread has at most
-//!   about four output buffers more than that unreleased; batch and output buffers are recycled rather than
-//!   reallocated. What this
-//!   can hold is [`memory_reserve`], taken out of `max_memory` before the flow tables get
-//!   theirs.
+//!   about `SPARE_OUTPUTS` output buffers more than that unreleased; batch and output
+//!   buffers are recycled rather than reallocated. What this can hold is
+//!   [`memory_reserve`], taken out of `max_memory` before the flow tables get theirs.
 //! - Input errors never lose what was read: reading stops, every flow is finished and
 //!   written, and the error is reported beside the summary.
 
@@ -246,15 +245,14 @@ fn queue_depth(mode: Mode) -> usize {
 /// them all at once.
 const OUTPUT_CHUNK: usize = 1024;
 const OUTPUT_BYTES: usize = 512 << 10;
-/// Output buffers a worker may have unreleased in replay; beyond it the worker waits for
-/// the merger to write some out, so a worker far ahead of the others cannot pile up
-/// records. Each batch yields at least one, so fewer than the queue holds would stall
-/// steady work.
-const MAX_OUTPUTS: usize = QUEUE_DEPTH + 4;
-
-/// [`MAX_OUTPUTS`] for the queue depth of `mode`.
+/// Output buffers a worker may have unreleased beyond its queue's depth; past that the
+/// worker waits for the merger to write some out, so a worker far ahead of the others
+/// cannot pile up records. Each batch yields at least one, so fewer than the queue holds
+/// would stall steady work.
+const SPARE_OUTPUTS: usize = 4;
+/// Output buffers a worker may have unreleased in `mode`.
 fn max_outputs(mode: Mode) -> usize {
-    queue_depth(mode) + MAX_OUTPUTS - QUEUE_DEPTH
+    queue_depth(mode) + SPARE_OUTPUTS
 }
 
 /// The least the flow tables are given, however small `max_memory` is.
@@ -1355,9 +1353,9 @@ mod tests {
     fn a_crowd_of_flows_ending_at_once_merges_in_order_within_the_bound() {
         const FLOWS: u32 = 100_000;
         // The dispatcher's ~29% of the flows make about 29,000 records: more than twice
-        // MAX_OUTPUTS buffers' worth, so it must merge part of them before making the rest,
+        // `max_outputs` buffers' worth, so it must merge part of them before making the rest,
         // many times over while the worker, with more, waits for its own buffers.
-        assert!(FLOWS as usize * 297 / 1024 > (MAX_OUTPUTS + 2) * OUTPUT_CHUNK);
+        assert!(FLOWS as usize * 297 / 1024 > (max_outputs(Mode::Replay) + 2) * OUTPUT_CHUNK);
         for late in [true, false] {
             let frames = crowd(FLOWS, late);
             let (one, n, _) = run(&frames, 1);
@@ -1367,7 +1365,7 @@ mod tests {
                 assert_eq!(n2, n);
                 assert!(lines == one, "{threads} threads, late {late}: records differ from one thread's");
                 // As in the live test: a flush's partial output and one more before the check.
-                assert!(peak <= MAX_OUTPUTS + 2, "{threads} threads, late {late}: the dispatcher held {peak} outputs");
+                assert!(peak <= max_outputs(Mode::Replay) + 2, "{threads} threads, late {late}: the dispatcher held {peak} outputs");
             }
         }
     }
