@@ -127,9 +127,6 @@ pub struct Detector {
     pub counts: DetectCounts,
 }
 
-/// The identity kinds in the order of [`features::StepWindows::identities`].
-const KINDS: [IdentityKind; 3] = [IdentityKind::Ip, IdentityKind::Credential, IdentityKind::User];
-
 fn window_name(w: f64) -> String {
     if w >= 3600.0 && w % 3600.0 == 0.0 {
         format!("{}h", w / 3600.0)
@@ -439,7 +436,7 @@ impl Detector {
             // A window longer than the traffic so far is not yet comparable with full ones.
             let full = now - started >= w;
             let wname = window_name(w);
-            for (kind, ws) in KINDS.into_iter().zip(identities) {
+            for (kind, ws) in features::IDENTITY_KINDS.into_iter().zip(identities) {
                 for iw in ws {
                     self.counts.windows_judged += 1;
                     let self_key = format!("{}/{wname}/{}", kind.name(), iw.key);

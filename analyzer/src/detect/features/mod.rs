@@ -144,16 +144,18 @@ pub struct StepWindows {
     pub endpoints: Vec<Vec<EndpointWindow>>,
 }
 
-/// The groups rows are indexed by: the three identity kinds, then endpoints.
-const GROUPS: usize = 4;
-const ENDPOINT_GROUP: usize = 3;
+/// The identity kinds in the order of [`StepWindows::identities`].
+pub const IDENTITY_KINDS: [IdentityKind; 3] = [IdentityKind::Ip, IdentityKind::Credential, IdentityKind::User];
+/// The groups rows are indexed by, in the order of `Rows::index`: the identity kinds, then
+/// endpoints.
+const GROUPS: [IdentityKind; 4] = [IDENTITY_KINDS[0], IDENTITY_KINDS[1], IDENTITY_KINDS[2], IdentityKind::Endpoint];
 
-fn group_key(r: &Row, g: usize) -> Option<&str> {
-    match g {
-        0 => Some(&r.ip),
-        1 => r.credential.as_deref(),
-        2 => r.user.as_deref(),
-        _ => Some(&r.endpoint),
+fn group_key(r: &Row, kind: IdentityKind) -> Option<&str> {
+    match kind {
+        IdentityKind::Ip => Some(&r.ip),
+        IdentityKind::Credential => r.credential.as_deref(),
+        IdentityKind::User => r.user.as_deref(),
+        IdentityKind::Endpoint => Some(&r.endpoint),
     }
 }
 
@@ -198,8 +200,8 @@ pub struct Rows {
     /// their latest row's time: they may be active at the next step without having called
     /// since (rows timed after a step's end, or a step closer than `step` to the last, as
     /// at the end of a replay).
-    carried: [Vec<(String, f64)>; GROUPS],
-    index: [HashMap<String, VecDeque<u64>>; GROUPS],
+    carried: [Vec<(String, f64)>; GROUPS.len()],
+    index: [HashMap<String, VecDeque<u64>>; GROUPS.len()],
     keys: foldhash::quality::RandomState,
     limit: usize,
     pub dropped: u64,
@@ -232,8 +234,8 @@ impl Rows {
             self.dropped += 1;
         }
         let seq = self.first + self.rows.len() as u64;
-        for (g, index) in self.index.iter_mut().enumerate() {
-            if let Some(k) = group_key(&r, g) {
+        for (index, kind) in self.index.iter_mut().zip(GROUPS) {
+            if let Some(k) = group_key(&r, kind) {
                 match index.get_mut(k) {
                     Some(seqs) => seqs.push_back(seq),
                     None => {
@@ -250,8 +252,8 @@ impl Rows {
         let Some(r) = self.rows.pop_front() else { return };
         self.hashes.pop_front();
         self.first += 1;
-        for (g, index) in self.index.iter_mut().enumerate() {
-            let Some(k) = group_key(&r, g) else { continue };
+        for (index, kind) in self.index.iter_mut().zip(GROUPS) {
+            let Some(k) = group_key(&r, kind) else { continue };
             // Rows leave in the order they came, so the oldest of its group is this one.
             if let Some(seqs) = index.get_mut(k) {
                 seqs.pop_front();
@@ -284,13 +286,8 @@ impl Rows {
     /// The rows of one address, credential, user or endpoint, oldest pushed first: from the
     /// index, so an alert's evidence costs that identity's rows, not every row kept.
     pub fn of<'a>(&'a self, kind: IdentityKind, key: &str) -> impl Iterator<Item = &'a Row> + 'a {
-        let g = match kind {
-            IdentityKind::Ip => 0,
-            IdentityKind::Credential => 1,
-            IdentityKind::User => 2,
-            IdentityKind::Endpoint => ENDPOINT_GROUP,
-        };
-        let seqs = self.index[g].get(key).into_iter().flatten();
+        let group = GROUPS.iter().position(|k| *k == kind);
+        let seqs = group.and_then(|g| self.index[g].get(key)).into_iter().flatten();
         seqs.map(move |&seq| &self.rows[(seq - self.first) as usize])
     }
 
@@ -311,13 +308,13 @@ impl Rows {
             endpoints: vec![Vec::new(); windows.len()],
         };
         let mut acc: Vec<Acc> = windows.iter().map(|_| Acc::default()).collect();
-        let mut carried: [Vec<(String, f64)>; GROUPS] = Default::default();
+        let mut carried: [Vec<(String, f64)>; GROUPS.len()] = Default::default();
         let recent = self.since_step.saturating_sub(self.first) as usize;
-        for (g, carry) in carried.iter_mut().enumerate() {
+        for ((g, carry), kind) in carried.iter_mut().enumerate().zip(GROUPS) {
             // Whoever called since the last step, or held calls it could still count.
             let mut keys: Vec<&str> =
                 self.carried[g].iter().filter(|(_, latest)| *latest > now - step).map(|(k, _)| k.as_str()).collect();
-            keys.extend(self.rows.range(recent.min(self.rows.len())..).filter_map(|r| group_key(r, g)));
+            keys.extend(self.rows.range(recent.min(self.rows.len())..).filter_map(|r| group_key(r, kind)));
             keys.sort_unstable();
             keys.dedup();
             for key in keys {
@@ -333,7 +330,7 @@ impl Rows {
                     }
                     for (a, &w) in acc.iter_mut().zip(windows) {
                         if r.ts > now - w {
-                            if g == ENDPOINT_GROUP {
+                            if kind == IdentityKind::Endpoint {
                                 a.add_endpoint(r, h);
                             } else {
                                 a.add(r, h);
@@ -348,7 +345,7 @@ impl Rows {
                     if a.calls == 0 || a.last <= now - step {
                         continue;
                     }
-                    if g == ENDPOINT_GROUP {
+                    if kind == IdentityKind::Endpoint {
                         out.endpoints[wi].push(EndpointWindow { endpoint: key.to_string(), values: a.endpoint_values() });
                     } else {
                         out.identities[wi][g].push(IdentityWindow { key: key.to_string(), values: a.values() });
@@ -687,15 +684,14 @@ mod tests {
                 assert!(rows.dropped > 0);
             }
             // The indexes hold exactly the rows kept, in the order they came.
-            for (g, index) in rows.index.iter().enumerate() {
+            for (index, kind) in rows.index.iter().zip(GROUPS) {
                 let held: usize = index.values().map(VecDeque::len).sum();
-                assert_eq!(held, rows.iter().filter(|r| group_key(r, g).is_some()).count());
+                assert_eq!(held, rows.iter().filter(|r| group_key(r, kind).is_some()).count());
             }
-            let kinds = [IdentityKind::Ip, IdentityKind::Credential, IdentityKind::User, IdentityKind::Endpoint];
-            for (g, kind) in kinds.into_iter().enumerate() {
-                for key in rows.index[g].keys() {
+            for (index, kind) in rows.index.iter().zip(GROUPS) {
+                for key in index.keys() {
                     let via: Vec<*const Row> = rows.of(kind, key).map(std::ptr::from_ref).collect();
-                    let scan: Vec<*const Row> = rows.iter().filter(|r| group_key(r, g) == Some(key)).map(std::ptr::from_ref).collect();
+                    let scan: Vec<*const Row> = rows.iter().filter(|r| group_key(r, kind) == Some(key)).map(std::ptr::from_ref).collect();
                     assert_eq!(via, scan);
                 }
             }
