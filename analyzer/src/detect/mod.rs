@@ -28,13 +28,13 @@ pub mod state;
 use alerts::{Attack, Detection, FeatureEvidence, IdentityRef, Incidents};
 use baseline::{Baseline, SelfBaseline};
 use event::Event;
-use features::{Row, Rows, FEATURES, NF};
+use features::{Row, Rows, Sym, FEATURES, NF};
 use hashlink::LruCache;
 use identity::{IdentityGraph, IdentityKind, TrustedProxies};
 use sensor::ApiCall;
 use sequence::Sessions;
 use state::State;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -64,6 +64,9 @@ pub struct DetectConfig {
     /// deviate.
     pub z_threshold: f64,
     pub trusted_proxies: TrustedProxies,
+    /// Bytes the feature window's calls may take ([`features::Rows::bytes`]); past it the
+    /// oldest go first, counted, and the window covers less time.
+    pub window_bytes: usize,
 }
 
 impl Default for DetectConfig {
@@ -74,6 +77,7 @@ impl Default for DetectConfig {
             training: Training::Seconds(300.0),
             z_threshold: 6.0,
             trusted_proxies: TrustedProxies::default(),
+            window_bytes: features::WINDOW_BYTES,
         }
     }
 }
@@ -106,7 +110,11 @@ pub struct DetectCounts {
     pub steps: u64,
     pub windows_judged: u64,
     pub detections: u64,
+    /// Calls the feature window let go of before the longest window had passed, to stay
+    /// within its budget.
     pub rows_dropped: u64,
+    /// The most the feature window held, in bytes ([`features::Rows::bytes`]).
+    pub window_peak: u64,
     /// Calls to new endpoints once [`state::MAX_ENDPOINTS`] were known: they share one norm.
     pub endpoints_over_bound: u64,
 }
@@ -123,7 +131,7 @@ pub struct Detector {
     /// Latest packet time seen.
     now: f64,
     /// Addresses with an open incident, as of the last step: their traffic teaches nothing.
-    open_ips: std::collections::HashSet<String>,
+    open_ips: HashSet<String>,
     pub counts: DetectCounts,
 }
 
@@ -140,9 +148,9 @@ fn window_name(w: f64) -> String {
 impl Detector {
     pub fn new(cfg: DetectConfig) -> Detector {
         Detector {
+            rows: Rows::with_budget(cfg.window_bytes),
             cfg,
             st: State::default(),
-            rows: Rows::default(),
             graph: IdentityGraph::default(),
             sessions: Sessions::default(),
             self_base: LruCache::new(SELF_BASELINES),
@@ -176,6 +184,11 @@ impl Detector {
 
     pub fn trained(&self) -> bool {
         self.st.trained_at.is_some()
+    }
+
+    /// The feature window's budget, in bytes.
+    pub fn window_budget(&self) -> usize {
+        self.cfg.window_bytes
     }
 
     pub fn incidents(&self) -> &Incidents {
@@ -332,23 +345,26 @@ impl Detector {
         let destructive = ev.destructive();
         // Objects read, not written: reading others' objects is BOLA, writing them is
         // manipulation.
-        let object = ev.object.filter(|_| ev.method == "GET" || ev.method == "HEAD").map(|o| format!("{}#{o}", ev.endpoint_key));
-        let page = ev.query.map(|q| format!("{}#{q:x}", ev.endpoint_key));
+        let read = ev.method == "GET" || ev.method == "HEAD";
+        let object = ev.object.filter(|_| read).map(|o| self.rows.digest(&(&ev.endpoint_key, o)));
+        let page = ev.query.map(|q| self.rows.digest(&(&ev.endpoint_key, q)));
+        let login_user = ev.login.and_then(|a| a.username).map(|u| self.rows.digest(&u));
+        let rows = &mut self.rows;
         Row {
             ts: ev.ts,
-            uid: ev.uid,
-            ip,
-            credential: ev.credential,
-            user: ev.user,
-            agent: ev.agent,
-            endpoint: ev.endpoint_key,
-            endpoint_name: ev.endpoint,
+            uid: ev.uid.into(),
+            ip: rows.intern(&ip),
+            credential: ev.credential.map(|c| rows.intern(&c)),
+            user: ev.user.map(|u| rows.intern(&u)),
+            agent: rows.intern(&ev.agent),
+            endpoint: rows.intern(&ev.endpoint_key),
+            endpoint_name: rows.intern(&ev.endpoint),
             object,
             owned,
             page,
             status: ev.status,
             login_failed,
-            login_user: ev.login.and_then(|a| a.username),
+            login_user,
             new_origin,
             resp_bytes: ev.resp_bytes as f64,
             resp_ratio,
@@ -373,13 +389,13 @@ impl Detector {
     /// server slowing down for everyone does not make every client look expensive.
     fn relative_latency(&mut self, now: f64) {
         let from = now - self.cfg.step;
-        let mut per: HashMap<String, (Vec<f64>, BTreeSet<String>)> = HashMap::new();
+        let mut per: HashMap<Sym, (Vec<f64>, HashSet<Sym>)> = HashMap::new();
         for r in self.rows.iter().rev().take_while(|r| r.ts > from) {
             let e = per.entry(r.endpoint.clone()).or_default();
             e.0.push(r.latency);
             e.1.insert(r.ip.clone());
         }
-        let medians: HashMap<String, f64> = per
+        let medians: HashMap<Sym, f64> = per
             .into_iter()
             .filter(|(_, (_, ips))| ips.len() >= 3)
             .map(|(k, (mut v, _))| {
@@ -408,6 +424,7 @@ impl Detector {
         let longest = self.cfg.windows.iter().copied().fold(self.cfg.step, f64::max);
         self.rows.expire(now - longest);
         self.counts.rows_dropped = self.rows.dropped;
+        self.counts.window_peak = self.rows.peak as u64;
         if self.rows.is_empty() {
             return;
         }
@@ -612,23 +629,23 @@ impl Detector {
             .collect();
         for r in &mine {
             if rules::row_supports(attack, r) {
-                uids.push(r.uid.clone());
-                *ips.entry(r.ip.clone()).or_default() += 1;
+                uids.push(r.uid.to_string());
+                *ips.entry(r.ip.to_string()).or_default() += 1;
             }
-            all_ips.insert(r.ip.clone());
+            all_ips.insert(r.ip.to_string());
         }
         // The actor is the addresses that did what the class is about; the identity's other
         // addresses (a user whose name a brute force tried, say) are not part of it.
-        for r in mine.iter().filter(|r| ips.is_empty() || ips.contains_key(&r.ip)) {
-            *eps.entry(r.endpoint_name.clone()).or_default() += 1;
+        for r in mine.iter().filter(|r| ips.is_empty() || ips.contains_key(r.ip.as_str())) {
+            *eps.entry(r.endpoint_name.to_string()).or_default() += 1;
             first = first.min(r.ts);
             last = last.max(r.ts);
             if kind == IdentityKind::Ip {
                 if let Some(c) = &r.credential {
-                    linked.insert(c.clone());
+                    linked.insert(c.to_string());
                 }
                 if let Some(u) = &r.user {
-                    linked.insert(u.clone());
+                    linked.insert(u.to_string());
                 }
             }
         }
@@ -693,12 +710,12 @@ impl Detector {
         for r in self.rows.iter().filter(|r| r.ts > from && r.ts <= now) {
             let e = per_ip.entry(r.ip.as_str()).or_default();
             e.1 += 1;
-            if r.endpoint == endpoint {
+            if r.endpoint.as_str() == endpoint {
                 e.0 += 1;
-                name = r.endpoint_name.clone();
+                name = r.endpoint_name.to_string();
                 first = first.min(r.ts);
                 if uids.len() < alerts::SAMPLE_UIDS * 4 {
-                    uids.push(r.uid.clone());
+                    uids.push(r.uid.to_string());
                 }
             }
         }

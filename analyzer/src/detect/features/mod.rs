@@ -8,23 +8,40 @@
 //! for every window length, so a step costs the rows of the active identities rather than
 //! a pass per identity kind and window over every row kept. The values equal the
 //! definition as polars group-bys over the window's rows (`reference.rs`, which the tests
-//! hold this to), except that distinct counts compare 64-bit hashes of the values, keyed
-//! at random per process and taken when the row arrives: two values in one identity's
-//! window colliding, odds about n²/2⁶⁵ for n values, would count as one.
+//! hold this to). Distinct addresses, agents and endpoints are exact (interned texts,
+//! [`Sym`]); distinct objects, pages and login names compare 64-bit digests keyed at random
+//! per process and taken when the row arrives: two values in one identity's window
+//! colliding, odds about n²/2⁶⁴ for n values, would count as one.
 //!
-//! Bounded: [`MAX_ROWS`] rows are kept (oldest dropped first, counted); the indexes hold
-//! one entry per row kept and let go of a key with its last row. A step only reports
-//! identities that made a call within it.
+//! Bounded: rows are kept within a budget of bytes ([`WINDOW_BYTES`] by default), oldest
+//! dropped first and counted, which shortens the window when traffic is heavy; the indexes
+//! hold one entry per row kept and let go of a key with its last row, and a text goes with
+//! the last row (or carried key) holding it. A step only reports identities that made a call
+//! within it.
 
 use super::baseline::Scale;
 use super::identity::IdentityKind;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::BuildHasher;
 
 #[cfg(test)]
 mod reference;
+mod sym;
 
-pub const MAX_ROWS: usize = 400_000;
+pub use sym::{Interner, Sym};
+
+/// The window's default budget: rows, their index entries and their texts, estimated from
+/// their sizes ([`Rows::bytes`]). About 400,000 calls of typical traffic.
+pub const WINDOW_BYTES: usize = 128 << 20;
+/// A row's slot in the window; slots are counted by capacity, not by rows held.
+const ROW_SLOT: usize = std::mem::size_of::<Row>();
+/// What a row costs besides its slot and its uid's text: its entries in the four indexes
+/// (sequence numbers in deques that grow by doubling) and its uid's allocation.
+const ROW_OVERHEAD: usize = 4 * 12 + 16;
+/// What a key of an index costs: its slot in the map (a sym and a deque, at the map's
+/// load) and its deque's first allocation.
+const INDEX_KEY: usize = 80;
+/// Slots added at least when the window grows and the budget has room.
+const MIN_GROWTH: usize = 1024;
 
 /// One identity feature: its column name, how its scale is floored, and what it means.
 pub struct FeatureDef {
@@ -84,25 +101,29 @@ pub const ENDPOINT_FEATURES: &[FeatureDef] = &[
     FeatureDef { name: "new_clients", scale: Scale::Count, what: "client addresses never seen on this endpoint" },
 ];
 
-/// A call with the state's annotations.
+/// A call with the state's annotations. The texts that repeat from call to call are
+/// interned by the rows' [`Interner`]; the values only ever counted distinct (objects, pages,
+/// login names) are kept as keyed digests, so a row costs about 230 bytes plus its uid.
 #[derive(Clone, Debug)]
 pub struct Row {
     pub ts: f64,
-    pub uid: String,
-    pub ip: String,
-    pub credential: Option<String>,
-    pub user: Option<String>,
-    pub agent: String,
+    pub uid: Box<str>,
+    pub ip: Sym,
+    pub credential: Option<Sym>,
+    pub user: Option<Sym>,
+    pub agent: Sym,
     /// Server, method and template: the grouping key.
-    pub endpoint: String,
+    pub endpoint: Sym,
     /// `METHOD /template`, for people.
-    pub endpoint_name: String,
-    pub object: Option<String>,
+    pub endpoint_name: Sym,
+    /// The object read, with its endpoint.
+    pub object: Option<Digest>,
     pub owned: bool,
-    pub page: Option<String>,
+    /// The query string, with its endpoint.
+    pub page: Option<Digest>,
     pub status: u16,
     pub login_failed: bool,
-    pub login_user: Option<String>,
+    pub login_user: Option<Digest>,
     pub new_origin: bool,
     pub resp_bytes: f64,
     pub resp_ratio: f64,
@@ -121,6 +142,9 @@ pub struct Row {
     pub incomplete: bool,
     pub new_client: bool,
 }
+
+/// A keyed 64-bit digest of a value ([`Interner::digest`]).
+pub type Digest = std::num::NonZeroU64;
 
 /// One identity's features in one window.
 #[derive(Clone, Debug)]
@@ -150,40 +174,12 @@ pub const IDENTITY_KINDS: [IdentityKind; 3] = [IdentityKind::Ip, IdentityKind::C
 /// endpoints.
 const GROUPS: [IdentityKind; 4] = [IDENTITY_KINDS[0], IDENTITY_KINDS[1], IDENTITY_KINDS[2], IdentityKind::Endpoint];
 
-fn group_key(r: &Row, kind: IdentityKind) -> Option<&str> {
+fn group_key(r: &Row, kind: IdentityKind) -> Option<&Sym> {
     match kind {
         IdentityKind::Ip => Some(&r.ip),
-        IdentityKind::Credential => r.credential.as_deref(),
-        IdentityKind::User => r.user.as_deref(),
+        IdentityKind::Credential => r.credential.as_ref(),
+        IdentityKind::User => r.user.as_ref(),
         IdentityKind::Endpoint => Some(&r.endpoint),
-    }
-}
-
-/// The values a row's distinct counts compare, hashed once when it arrives.
-#[derive(Clone, Copy, Debug)]
-struct Hashes {
-    endpoint: u64,
-    object: Option<u64>,
-    page: Option<u64>,
-    login_user: Option<u64>,
-    ip: u64,
-    agent: u64,
-}
-
-impl Hashes {
-    /// With `keys` drawn at random per process: the hashes only ever meet each other, and
-    /// a client who cannot predict them cannot pick values that collide to look like fewer
-    /// (objects read, user names tried) than it used.
-    fn of(r: &Row, keys: &foldhash::quality::RandomState) -> Hashes {
-        let h = |s: &str| keys.hash_one(s);
-        Hashes {
-            endpoint: h(&r.endpoint),
-            object: r.object.as_deref().map(h),
-            page: r.page.as_deref().map(h),
-            login_user: r.login_user.as_deref().map(h),
-            ip: h(&r.ip),
-            agent: h(&r.agent),
-        }
     }
 }
 
@@ -191,7 +187,6 @@ impl Hashes {
 /// oldest first.
 pub struct Rows {
     rows: VecDeque<Row>,
-    hashes: VecDeque<Hashes>,
     /// Sequence number of `rows[0]`.
     first: u64,
     /// Sequence number of the first row pushed since the last step.
@@ -200,58 +195,107 @@ pub struct Rows {
     /// their latest row's time: they may be active at the next step without having called
     /// since (rows timed after a step's end, or a step closer than `step` to the last, as
     /// at the end of a replay).
-    carried: [Vec<(String, f64)>; GROUPS.len()],
-    index: [HashMap<String, VecDeque<u64>>; GROUPS.len()],
-    keys: foldhash::quality::RandomState,
-    limit: usize,
+    carried: [Vec<(Sym, f64)>; GROUPS.len()],
+    index: [HashMap<Sym, VecDeque<u64>, foldhash::fast::FixedState>; GROUPS.len()],
+    texts: Interner,
+    /// What the rows cost besides their slots and texts, index keys included.
+    row_bytes: usize,
+    budget: usize,
     pub dropped: u64,
+    /// The most [`Rows::bytes`] has been after a push.
+    pub peak: usize,
 }
 
 impl Default for Rows {
     fn default() -> Self {
-        Rows::with_limit(MAX_ROWS)
+        Rows::with_budget(WINDOW_BYTES)
     }
 }
 
+fn row_cost(r: &Row) -> usize {
+    ROW_OVERHEAD + r.uid.len()
+}
+
 impl Rows {
-    pub fn with_limit(limit: usize) -> Rows {
+    /// Rows kept within `budget` bytes ([`Rows::bytes`]); the newest row is always kept.
+    pub fn with_budget(budget: usize) -> Rows {
         Rows {
             rows: VecDeque::new(),
-            hashes: VecDeque::new(),
             first: 0,
             since_step: 0,
             carried: Default::default(),
             index: Default::default(),
-            keys: Default::default(),
-            limit: limit.max(1),
+            texts: Interner::default(),
+            row_bytes: 0,
+            budget,
             dropped: 0,
+            peak: 0,
         }
     }
 
+    /// What the rows, their index entries and their texts cost, estimated from their sizes
+    /// (allocator rounding and map slack included as averages): the budget's measure.
+    pub fn bytes(&self) -> usize {
+        self.rows.capacity() * ROW_SLOT + self.row_bytes + self.texts.bytes()
+    }
+
+    /// The sym of `s`, for a row about to be pushed.
+    pub fn intern(&mut self, s: &str) -> Sym {
+        self.texts.intern(s)
+    }
+
+    /// The digest of `parts`, for a row about to be pushed.
+    pub fn digest<T: std::hash::Hash + ?Sized>(&self, parts: &T) -> Digest {
+        self.texts.digest(parts)
+    }
+
+    /// Keeps `r`, its texts already interned, dropping the oldest rows while the budget
+    /// would be passed. The window's slots grow by doubling while the budget has room for
+    /// them, then by what it has room for, then not at all: a deque doubled past the
+    /// budget would hold up to twice it.
     pub fn push(&mut self, r: Row) {
-        if self.rows.len() >= self.limit {
+        let cost = row_cost(&r);
+        // As if all its keys were new to the indexes: what it can add at most.
+        let most = cost + GROUPS.len() * INDEX_KEY;
+        while !self.rows.is_empty() {
+            let needed = self.bytes() + most;
+            if self.rows.len() < self.rows.capacity() {
+                if needed <= self.budget {
+                    break;
+                }
+            } else {
+                let room = self.budget.saturating_sub(needed);
+                // Slots the budget could fill with rows like this one.
+                let more = self.rows.capacity().max(MIN_GROWTH).min(room / (ROW_SLOT + cost));
+                if more > 0 {
+                    self.rows.reserve_exact(more);
+                    break;
+                }
+            }
             self.pop();
             self.dropped += 1;
         }
+        self.row_bytes += cost;
         let seq = self.first + self.rows.len() as u64;
         for (index, kind) in self.index.iter_mut().zip(GROUPS) {
             if let Some(k) = group_key(&r, kind) {
                 match index.get_mut(k) {
                     Some(seqs) => seqs.push_back(seq),
                     None => {
-                        index.insert(k.to_string(), VecDeque::from([seq]));
+                        index.insert(k.clone(), VecDeque::from([seq]));
+                        self.row_bytes += INDEX_KEY;
                     }
                 }
             }
         }
-        self.hashes.push_back(Hashes::of(&r, &self.keys));
         self.rows.push_back(r);
+        self.peak = self.peak.max(self.bytes());
     }
 
     fn pop(&mut self) {
         let Some(r) = self.rows.pop_front() else { return };
-        self.hashes.pop_front();
         self.first += 1;
+        self.row_bytes -= row_cost(&r);
         for (index, kind) in self.index.iter_mut().zip(GROUPS) {
             let Some(k) = group_key(&r, kind) else { continue };
             // Rows leave in the order they came, so the oldest of its group is this one.
@@ -259,8 +303,13 @@ impl Rows {
                 seqs.pop_front();
                 if seqs.is_empty() {
                     index.remove(k);
+                    self.row_bytes -= INDEX_KEY;
                 }
             }
+        }
+        let Row { ip, credential, user, agent, endpoint, endpoint_name, .. } = r;
+        for t in [Some(ip), credential, user, Some(agent), Some(endpoint), Some(endpoint_name)].into_iter().flatten() {
+            self.texts.release(t);
         }
     }
 
@@ -279,6 +328,11 @@ impl Rows {
         self.rows.is_empty()
     }
 
+    /// Distinct texts held for the rows and the keys carried to the next step.
+    pub fn texts(&self) -> usize {
+        self.texts.len()
+    }
+
     pub fn iter(&self) -> std::collections::vec_deque::Iter<'_, Row> {
         self.rows.iter()
     }
@@ -287,16 +341,16 @@ impl Rows {
     /// index, so an alert's evidence costs that identity's rows, not every row kept.
     pub fn of<'a>(&'a self, kind: IdentityKind, key: &str) -> impl Iterator<Item = &'a Row> + 'a {
         let group = GROUPS.iter().position(|k| *k == kind);
-        let seqs = group.and_then(|g| self.index[g].get(key)).into_iter().flatten();
+        let seqs = group.zip(self.texts.get(key)).and_then(|(g, k)| self.index[g].get(&k)).into_iter().flatten();
         seqs.map(move |&seq| &self.rows[(seq - self.first) as usize])
     }
 
     /// The endpoint, latency and latency ratio of the rows pushed last, newest first, while
     /// they are timed after `from`. Only the ratio can change: the rows' keys are indexed.
-    pub fn latency_ratios_after(&mut self, from: f64) -> impl Iterator<Item = (&str, f64, &mut f64)> {
+    pub fn latency_ratios_after(&mut self, from: f64) -> impl Iterator<Item = (&Sym, f64, &mut f64)> {
         self.rows.iter_mut().rev().take_while(move |r| r.ts > from).map(|r| {
             let Row { endpoint, latency, latency_ratio, .. } = r;
-            (endpoint.as_str(), *latency, latency_ratio)
+            (&*endpoint, *latency, latency_ratio)
         })
     }
 
@@ -308,22 +362,22 @@ impl Rows {
             endpoints: vec![Vec::new(); windows.len()],
         };
         let mut acc: Vec<Acc> = windows.iter().map(|_| Acc::default()).collect();
-        let mut carried: [Vec<(String, f64)>; GROUPS.len()] = Default::default();
+        let mut carried: [Vec<(Sym, f64)>; GROUPS.len()] = Default::default();
         let recent = self.since_step.saturating_sub(self.first) as usize;
         for ((g, carry), kind) in carried.iter_mut().enumerate().zip(GROUPS) {
             // Whoever called since the last step, or held calls it could still count.
-            let mut keys: Vec<&str> =
-                self.carried[g].iter().filter(|(_, latest)| *latest > now - step).map(|(k, _)| k.as_str()).collect();
+            let mut keys: Vec<&Sym> =
+                self.carried[g].iter().filter(|(_, latest)| *latest > now - step).map(|(k, _)| k).collect();
             keys.extend(self.rows.range(recent.min(self.rows.len())..).filter_map(|r| group_key(r, kind)));
-            keys.sort_unstable();
+            // By text, for the report's order; equal texts are one sym.
+            keys.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
             keys.dedup();
             for key in keys {
                 let Some(seqs) = self.index[g].get(key) else { continue };
                 acc.iter_mut().for_each(Acc::reset);
                 let mut latest = f64::NEG_INFINITY;
                 for &seq in seqs {
-                    let i = (seq - self.first) as usize;
-                    let (r, h) = (&self.rows[i], &self.hashes[i]);
+                    let r = &self.rows[(seq - self.first) as usize];
                     latest = latest.max(r.ts);
                     if r.ts > now {
                         continue;
@@ -331,15 +385,15 @@ impl Rows {
                     for (a, &w) in acc.iter_mut().zip(windows) {
                         if r.ts > now - w {
                             if kind == IdentityKind::Endpoint {
-                                a.add_endpoint(r, h);
+                                a.add_endpoint(r);
                             } else {
-                                a.add(r, h);
+                                a.add(r);
                             }
                         }
                     }
                 }
                 if latest > now - step {
-                    carry.push((key.to_string(), latest));
+                    carry.push((key.clone(), latest));
                 }
                 for (wi, a) in acc.iter().enumerate() {
                     if a.calls == 0 || a.last <= now - step {
@@ -355,6 +409,11 @@ impl Rows {
         }
         self.carried = carried;
         self.since_step = self.first + self.rows.len() as u64;
+        self.texts.sweep();
+        // After a burst, the slots it needed go back; a quarter full, half of them stay.
+        if self.rows.capacity() > 4 * MIN_GROWTH && self.rows.len() < self.rows.capacity() / 4 {
+            self.rows.shrink_to(self.rows.len() * 2);
+        }
         out
     }
 }
@@ -423,7 +482,7 @@ impl Acc {
         }
     }
 
-    fn add(&mut self, r: &Row, h: &Hashes) {
+    fn add(&mut self, r: &Row) {
         self.calls += 1;
         self.last = self.last.max(r.ts);
         let mut count = |f: F, yes: bool| self.counts[f as usize] += u32::from(yes);
@@ -450,26 +509,26 @@ impl Acc {
         self.req_ratio = self.req_ratio.max(r.req_ratio);
         self.req_bytes = self.req_bytes.max(r.req_bytes);
         self.latency_ratio = self.latency_ratio.max(r.latency_ratio);
-        self.endpoints.insert(h.endpoint);
-        if let Some(o) = h.object {
+        self.endpoints.insert(r.endpoint.id());
+        if let Some(o) = r.object.map(Digest::get) {
             if r.owned { &mut self.owned_objects } else { &mut self.shared_objects }.insert(o);
         }
-        if let Some(p) = h.page {
+        if let Some(p) = r.page.map(Digest::get) {
             self.pages.insert(p);
         }
-        if let Some(u) = h.login_user {
+        if let Some(u) = r.login_user.map(Digest::get) {
             self.login_users.insert(u);
         }
-        self.ips.insert(h.ip);
-        self.agents.insert(h.agent);
+        self.ips.insert(r.ip.id());
+        self.agents.insert(r.agent.id());
     }
 
-    fn add_endpoint(&mut self, r: &Row, h: &Hashes) {
+    fn add_endpoint(&mut self, r: &Row) {
         self.calls += 1;
         self.last = self.last.max(r.ts);
-        self.ips.insert(h.ip);
+        self.ips.insert(r.ip.id());
         if r.new_client {
-            self.new_clients.insert(h.ip);
+            self.new_clients.insert(r.ip.id());
         }
     }
 
@@ -511,22 +570,22 @@ mod tests {
     use super::reference::{self, GroupBy};
     use super::*;
 
-    fn row(ts: f64, ip: &str, ep: &str, status: u16) -> Row {
+    fn row(rows: &mut Rows, ts: f64, ip: &str, ep: &str, status: u16) -> Row {
         Row {
             ts,
-            uid: format!("C{ts}"),
-            ip: ip.into(),
-            credential: Some(format!("tok-{ip}")),
+            uid: format!("C{ts}").into(),
+            ip: rows.intern(ip),
+            credential: Some(rows.intern(&format!("tok-{ip}"))),
             user: None,
-            agent: "ua".into(),
-            endpoint: ep.into(),
-            endpoint_name: ep.into(),
-            object: Some(format!("{ep}#{ts}")),
+            agent: rows.intern("ua"),
+            endpoint: rows.intern(ep),
+            endpoint_name: rows.intern(ep),
+            object: Some(rows.digest(&(ep, ts.to_bits()))),
             owned: true,
             page: None,
             status,
             login_failed: status == 401,
-            login_user: Some(format!("u{}", ts as u64 % 3)),
+            login_user: Some(rows.digest(&format!("u{}", ts as u64 % 3))),
             new_origin: false,
             resp_bytes: 100.0,
             resp_ratio: 1.0,
@@ -551,10 +610,12 @@ mod tests {
     fn windows_and_steps() {
         let mut rows = Rows::default();
         for i in 0..60 {
-            rows.push(row(f64::from(i), "a", "GET /x/{id}", 200));
+            let r = row(&mut rows, f64::from(i), "a", "GET /x/{id}", 200);
+            rows.push(r);
         }
         for i in 0..10 {
-            rows.push(row(55.0 + f64::from(i) * 0.1, "b", "POST /login", 401));
+            let r = row(&mut rows, 55.0 + f64::from(i) * 0.1, "b", "POST /login", 401);
+            rows.push(r);
         }
         let s = rows.step(60.0, &[30.0, 60.0], 10.0);
         let w = &s.identities[0][0];
@@ -575,6 +636,35 @@ mod tests {
         // Expired rows leave the indexes with them.
         rows.expire(1000.0);
         assert!(rows.is_empty() && rows.index.iter().all(HashMap::is_empty));
+        // And their texts with the next step, but for the keys it carries.
+        rows.step(1000.0, &[300.0], 10.0);
+        assert_eq!((rows.texts(), rows.bytes() - rows.rows.capacity() * ROW_SLOT), (0, 0));
+    }
+
+    /// The window's slots count against the budget by capacity, grow no further than it
+    /// allows, and go back once a burst has passed.
+    #[test]
+    fn slots_stay_within_the_budget_and_go_back_after_a_burst() {
+        let budget = 20_000 * (ROW_SLOT + ROW_OVERHEAD + 8);
+        let mut rows = Rows::with_budget(budget);
+        for i in 0..50_000 {
+            let r = row(&mut rows, f64::from(i) * 0.001, "a", "GET /x", 200);
+            rows.push(r);
+            assert!(rows.bytes() <= budget && rows.rows.capacity() * ROW_SLOT <= budget);
+        }
+        assert!(rows.dropped > 0 && rows.len() > 18_000, "{} kept, {} slots, {} bytes", rows.len(), rows.rows.capacity(), rows.bytes());
+        // A doubling would have left 16,384 slots or passed the budget with 32,768.
+        assert!(rows.rows.capacity() > 16_384, "{} slots", rows.rows.capacity());
+        rows.expire(49.99);
+        rows.step(50.0, &[60.0], 10.0);
+        assert!(rows.rows.capacity() < 1000, "{} slots for {} rows", rows.rows.capacity(), rows.len());
+    }
+
+    /// What the window's memory is sized by (`docs/ARCHITECTURE.md`): a row's own bytes,
+    /// besides its uid's text and four index entries.
+    #[test]
+    fn a_row_stays_compact() {
+        assert!(std::mem::size_of::<Row>() <= 232, "{}", std::mem::size_of::<Row>());
     }
 
     struct Rng(u64);
@@ -593,19 +683,19 @@ mod tests {
         }
     }
 
-    fn random_row(rng: &mut Rng, ts: f64) -> Row {
-        let mut r = row(ts, "", "", 200);
-        r.ip = rng.pick(&["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "::1"]).into();
-        r.credential = rng.maybe(&["bearer:a", "bearer:b", "basic:c", "cookie:d"]);
-        r.user = rng.maybe(&["alice", "bob", "login:carol"]);
-        r.agent = rng.pick(&["curl", "app/1", "Mozilla"]).into();
-        r.endpoint = rng.pick(&["GET /a", "GET /b/{id}", "POST /login", "DELETE /b/{id}", "GET /c"]).into();
-        r.object = rng.maybe(&["1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+    fn random_row(rng: &mut Rng, rows: &mut Rows, ts: f64) -> Row {
+        let mut r = row(rows, ts, "", "", 200);
+        r.ip = rows.intern(rng.pick(&["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "::1"]));
+        r.credential = rng.maybe(&["bearer:a", "bearer:b", "basic:c", "cookie:d"]).map(|s| rows.intern(&s));
+        r.user = rng.maybe(&["alice", "bob", "login:carol"]).map(|s| rows.intern(&s));
+        r.agent = rows.intern(rng.pick(&["curl", "app/1", "Mozilla"]));
+        r.endpoint = rows.intern(rng.pick(&["GET /a", "GET /b/{id}", "POST /login", "DELETE /b/{id}", "GET /c"]));
+        r.object = rng.maybe(&["1", "2", "3", "4", "5", "6", "7", "8", "9"]).map(|s| rows.digest(&s));
         r.owned = rng.below(2) == 0;
-        r.page = rng.maybe(&["p1", "p2", "p3"]);
+        r.page = rng.maybe(&["p1", "p2", "p3"]).map(|s| rows.digest(&s));
         r.status = [200, 201, 302, 401, 403, 404, 500, 503][rng.below(8) as usize];
         r.login_failed = rng.below(5) == 0;
-        r.login_user = rng.maybe(&["u1", "u2", "u3", "u4"]);
+        r.login_user = rng.maybe(&["u1", "u2", "u3", "u4"]).map(|s| rows.digest(&s));
         r.new_origin = rng.below(7) == 0;
         r.resp_bytes = rng.below(50_000) as f64;
         r.resp_ratio = rng.below(1000) as f64 / 37.0;
@@ -638,9 +728,10 @@ mod tests {
     fn incremental_windows_equal_group_bys_over_the_rows() {
         let windows = [20.0, 60.0, 7.0];
         let step = 10.0;
-        for (seed, limit) in [(1u64, usize::MAX), (7, 60), (99, 25)] {
+        // Budgets of no bound, about 60 rows and about 25 (the texts take about 2 KB).
+        for (seed, budget) in [(1u64, usize::MAX), (7, 60 * (ROW_SLOT + ROW_OVERHEAD + 8) + 2000), (99, 25 * (ROW_SLOT + ROW_OVERHEAD + 8) + 2000)] {
             let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-            let mut rows = Rows::with_limit(limit);
+            let mut rows = Rows::with_budget(budget);
             let mut reported = 0;
             let mut now = 1000.0;
             for k in 0..40 {
@@ -651,7 +742,9 @@ mod tests {
                         1 => now - rng.below(30_000) as f64 / 100.0,
                         _ => now + rng.below(1000) as f64 / 100.0,
                     };
-                    rows.push(random_row(&mut rng, ts));
+                    let r = random_row(&mut rng, &mut rows, ts);
+                    rows.push(r);
+                    assert!(rows.bytes() <= budget);
                 }
                 // Some steps leave a gap; one lands off the grid.
                 now += if k % 9 == 8 { 3.5 * step } else if k == 30 { 4.25 } else { step };
@@ -680,7 +773,7 @@ mod tests {
                 }
             }
             assert!(reported > 200, "the traffic reports identities: {reported}");
-            if limit < usize::MAX {
+            if budget < usize::MAX {
                 assert!(rows.dropped > 0);
             }
             // The indexes hold exactly the rows kept, in the order they came.
@@ -691,7 +784,8 @@ mod tests {
             for (index, kind) in rows.index.iter().zip(GROUPS) {
                 for key in index.keys() {
                     let via: Vec<*const Row> = rows.of(kind, key).map(std::ptr::from_ref).collect();
-                    let scan: Vec<*const Row> = rows.iter().filter(|r| group_key(r, kind) == Some(key)).map(std::ptr::from_ref).collect();
+                    let scan: Vec<*const Row> =
+                        rows.iter().filter(|r| group_key(r, kind).map(Sym::as_str) == Some(key)).map(std::ptr::from_ref).collect();
                     assert_eq!(via, scan);
                 }
             }

@@ -1,7 +1,7 @@
 //! The features as polars group-bys over a frame of the window's rows: the straightforward
 //! definition, kept to hold the incremental computation in [`super::Rows::step`] to it.
 
-use super::{EndpointWindow, IdentityWindow, Row, ENDPOINT_FEATURES, FEATURES, NF};
+use super::{Digest, EndpointWindow, IdentityWindow, Row, Sym, ENDPOINT_FEATURES, FEATURES, NF};
 use polars::prelude::*;
 
 /// Which column an identity kind groups by.
@@ -16,22 +16,23 @@ pub enum GroupBy {
 pub fn frame_of<'a>(rows: impl Iterator<Item = &'a Row> + Clone) -> PolarsResult<DataFrame> {
     {
         let r = rows;
-        let s = |name: &str, v: Vec<Option<String>>| Column::new(name.into(), v);
+        let s = |name: &str, v: Vec<Option<&str>>| Column::new(name.into(), v);
+        let d = |name: &str, v: Vec<Option<u64>>| Column::new(name.into(), v);
         let f = |name: &str, v: Vec<f64>| Column::new(name.into(), v);
         let b = |name: &str, v: Vec<bool>| Column::new(name.into(), v);
         DataFrame::new_infer_height(vec![
             f("ts", r.clone().map(|x| x.ts).collect()),
-            s("ip", r.clone().map(|x| Some(x.ip.clone())).collect()),
-            s("credential", r.clone().map(|x| x.credential.clone()).collect()),
-            s("user", r.clone().map(|x| x.user.clone()).collect()),
-            s("agent", r.clone().map(|x| Some(x.agent.clone())).collect()),
-            s("endpoint", r.clone().map(|x| Some(x.endpoint.clone())).collect()),
-            s("object", r.clone().map(|x| x.object.clone()).collect()),
+            s("ip", r.clone().map(|x| Some(x.ip.as_str())).collect()),
+            s("credential", r.clone().map(|x| x.credential.as_ref().map(Sym::as_str)).collect()),
+            s("user", r.clone().map(|x| x.user.as_ref().map(Sym::as_str)).collect()),
+            s("agent", r.clone().map(|x| Some(x.agent.as_str())).collect()),
+            s("endpoint", r.clone().map(|x| Some(x.endpoint.as_str())).collect()),
+            d("object", r.clone().map(|x| x.object.map(Digest::get)).collect()),
             b("owned", r.clone().map(|x| x.owned).collect()),
-            s("page", r.clone().map(|x| x.page.clone()).collect()),
+            d("page", r.clone().map(|x| x.page.map(Digest::get)).collect()),
             Column::new("status".into(), r.clone().map(|x| u32::from(x.status)).collect::<Vec<u32>>()),
             b("login_failed", r.clone().map(|x| x.login_failed).collect()),
-            s("login_user", r.clone().map(|x| x.login_user.clone()).collect()),
+            d("login_user", r.clone().map(|x| x.login_user.map(Digest::get)).collect()),
             b("new_origin", r.clone().map(|x| x.new_origin).collect()),
             f("resp_bytes", r.clone().map(|x| x.resp_bytes).collect()),
             f("resp_ratio", r.clone().map(|x| x.resp_ratio).collect()),
