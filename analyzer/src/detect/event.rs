@@ -15,6 +15,27 @@ use crate::inventory::segment::classify;
 use sensor::ApiCall;
 use std::net::IpAddr;
 
+/// Longest texts an event keeps, in bytes (cut at a character boundary). Detection keeps
+/// them per call in its window and per identity in its state, so a client must not make them
+/// as large as a header: typical agents are under 250 bytes, and a template past 512 is
+/// junk a scanner made.
+pub const MAX_UID: usize = 64;
+pub const MAX_IDENTITY: usize = 256;
+pub const MAX_AGENT: usize = 512;
+pub const MAX_ENDPOINT: usize = 512;
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn clip(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
 /// A call reduced to what the detectors read.
 #[derive(Clone, Debug)]
 pub struct Event {
@@ -185,18 +206,22 @@ pub fn from_call(call: &ApiCall, trusted: &TrustedProxies, issuer: &dyn Fn(&str)
         Some(p) => template(p),
         None => ("(no request)".to_string(), None),
     };
-    let endpoint = format!("{method} {tpl}");
+    let endpoint = clip(format!("{method} {tpl}"), MAX_ENDPOINT);
     let endpoint_key = format!("{}:{} {endpoint}", call.resp_h, call.resp_p);
     let login = login::attempt(call, req_body, resp_body, issuer(&endpoint_key));
     let user = login.as_ref().and_then(|a| a.username.as_ref().map(|u| format!("login:{u}"))).or_else(|| user_of(call));
+    let user = user.map(|u| clip(u, MAX_IDENTITY));
     let incomplete = call.status_code.is_none() || call.anomalies.iter().any(|a| a == "no_response" || a == "request_truncated");
     Event {
         ts: call.ts,
-        uid: call.uid.clone(),
+        uid: clip(call.uid.clone(), MAX_UID),
         ip: client_ip(call, trusted),
-        credential: call.auth_hash.as_ref().map(|h| format!("{}:{h}", call.auth_scheme.as_deref().unwrap_or("credential"))),
+        credential: call
+            .auth_hash
+            .as_ref()
+            .map(|h| clip(format!("{}:{h}", call.auth_scheme.as_deref().unwrap_or("credential")), MAX_IDENTITY)),
         user,
-        agent: call.user_agent.clone().unwrap_or_default(),
+        agent: clip(call.user_agent.clone().unwrap_or_default(), MAX_AGENT),
         endpoint,
         endpoint_key,
         object,
@@ -216,6 +241,31 @@ pub fn from_call(call: &ApiCall, trusted: &TrustedProxies, issuer: &dyn Fn(&str)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A client cannot make the texts detection keeps per call and per identity as large as
+    /// a header, and a cut never splits a character.
+    #[test]
+    fn texts_are_cut_to_their_limits() {
+        let mut c = crate::testutil::call("GET", "api.example", &format!("/{}", "éte".repeat(60)).repeat(20));
+        c.user_agent = Some(format!("x{}", "ü".repeat(3000)));
+        c.uid = "C".repeat(500);
+        c.auth_scheme = Some("bearer".into());
+        c.auth_hash = Some("f".repeat(1000));
+        c.auth_user = Some("u".repeat(1000));
+        let ev = from_call(&c, &TrustedProxies::default(), &|_| false);
+        for (text, max) in [
+            (&ev.agent, MAX_AGENT),
+            (&ev.endpoint, MAX_ENDPOINT),
+            (&ev.uid, MAX_UID),
+            (ev.credential.as_ref().unwrap(), MAX_IDENTITY),
+            (ev.user.as_ref().unwrap(), MAX_IDENTITY),
+        ] {
+            assert!(text.len() <= max && text.len() + 4 > max, "{} bytes against {max}", text.len());
+        }
+        assert!(ev.agent.starts_with("xü") && ev.credential.unwrap().starts_with("bearer:fff"));
+        assert_eq!(clip("ab€".into(), 4), "ab");
+        assert_eq!(clip("abc".into(), 3), "abc");
+    }
 
     #[test]
     fn templates_by_segment_kind() {

@@ -219,7 +219,14 @@ impl IdentityGraph {
         if !self.map.contains_key(&k) && self.map.len() >= GRAPH_ENTRIES {
             self.evicted += 1;
         }
-        let l = self.map.entry(k).or_insert_with(|| Links { first_seen: ts, ..Default::default() });
+        // Most identities keep one address and one agent: room for one each, not the four a
+        // first push makes (the graph holds up to 200,000 identities).
+        let l = self.map.entry(k).or_insert_with(|| Links {
+            first_seen: ts,
+            ips: Vec::with_capacity(1),
+            agents: Vec::with_capacity(1),
+            ..Default::default()
+        });
         let known = l.calls > 0;
         let h = ua_hash(agent);
         let mut n = Novelty { concurrent: l.ips.iter().any(|(other, _, t)| *other != ip && ts - t <= CONCURRENT_SECONDS), ..Novelty::default() };
