@@ -66,7 +66,7 @@ pub fn run(args: AnalyzeArgs, cfg: &Resolved) -> Result<ExitCode> {
         inputs.push((f.clone(), r));
     }
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create output directory {}", args.out.display()))?;
-    let mut live = LiveInventory::open(&args.out, &args.detect, cfg)?;
+    let mut live = LiveInventory::open(&args.out, &args.detect, cfg, analyzer::detect::features::WINDOW_BYTES)?;
     let mut bad_lines = 0u64;
     let mut first_bad: Option<String> = None;
     for (path, r) in inputs {
@@ -117,8 +117,9 @@ pub struct LiveInventory {
 
 impl LiveInventory {
     /// Opens DIR/inventory.db and loads what it holds (the inventory and the detector's
-    /// learned state), so this run merges into it and resumes learning.
-    pub fn open(dir: &Path, detect: &DetectArgs, cfg: &Resolved) -> Result<LiveInventory> {
+    /// learned state), so this run merges into it and resumes learning. Detection's feature
+    /// window takes up to `window_bytes`.
+    pub fn open(dir: &Path, detect: &DetectArgs, cfg: &Resolved, window_bytes: usize) -> Result<LiveInventory> {
         let path = dir.join("inventory.db");
         let mut store = Store::open(&path)?;
         let mut inventory = Inventory::new();
@@ -131,6 +132,7 @@ impl LiveInventory {
             None
         } else {
             let dcfg = detect.config(&cfg.raw.detect).map_err(|e| anyhow::anyhow!(e))?;
+            let dcfg = analyzer::detect::DetectConfig { window_bytes, ..dcfg };
             let mut d = Detector::new(dcfg);
             if let Some(state) = store.load_detector_state()? {
                 match d.restore(&state) {
@@ -319,9 +321,18 @@ fn save_detection(d: &mut Detector, store: &mut Store, dir: &Path, db: &Path) ->
         s += &format!("  ({})", by_class.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
     }
     s += "\n";
+    s += &format!(
+        "  window memory {:>8.1} MiB  at most, of {} MiB",
+        c.window_peak as f64 / f64::from(1 << 20),
+        d.window_budget() >> 20
+    );
     if c.rows_dropped > 0 {
-        s += &format!("  rows dropped  {:>12}  (the feature window's row bound was reached)\n", crate::summary::thousands(c.rows_dropped));
+        s += &format!(
+            "; {} calls let go of early to stay within it (the longest window covered less time)",
+            crate::summary::thousands(c.rows_dropped)
+        );
     }
+    s += "\n";
     if c.endpoints_over_bound > 0 {
         s += &format!(
             "  over bounds   {:>12}  calls to endpoints past the {} the detector keeps norms for\n",
@@ -348,10 +359,12 @@ pub struct InventoryFeed {
 }
 
 impl InventoryFeed {
-    /// Opens DIR/inventory.db (merging into what it holds) and starts the analysis thread.
-    /// `save_every` saves periodically (live capture); otherwise it is saved at the end.
-    pub fn start(dir: &Path, detect: &DetectArgs, cfg: &Resolved, live: bool, save_every: Option<Duration>) -> Result<InventoryFeed> {
-        let mut inv = LiveInventory::open(dir, detect, cfg)?;
+    /// Opens DIR/inventory.db (merging into what it holds) and starts the analysis thread,
+    /// detection's window taking its share of `--max-memory`. `save_every` saves
+    /// periodically (live capture); otherwise it is saved at the end.
+    pub fn start(common: &crate::cli::Common, cfg: &Resolved, live: bool, save_every: Option<Duration>) -> Result<InventoryFeed> {
+        let window = crate::replay::window_share(common);
+        let mut inv = LiveInventory::open(&common.out, &common.detect, cfg, window)?;
         let (tx, rx) = bounded::<Vec<Box<ApiCall>>>(FEED_DEPTH);
         let handle = std::thread::Builder::new()
             .name("apitap-inventory".into())

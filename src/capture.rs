@@ -53,7 +53,7 @@ pub fn run(args: CaptureArgs, config: std::sync::Arc<crate::config::Resolved>) -
     let mut src = LiveSource::open(&args.interfaces, &opts)?;
     std::fs::create_dir_all(&c.out).with_context(|| format!("cannot create output directory {}", c.out.display()))?;
     let mut cfg = sensor_config(c)?;
-    cfg.max_memory = c.max_memory.saturating_sub(rings);
+    cfg.max_memory = cfg.max_memory.saturating_sub(rings);
     let records_path = c.out.join("records.jsonl");
     let rotation = Rotation {
         max_bytes: args.rotate_size.map(|b| b as u64),
@@ -65,7 +65,7 @@ pub fn run(args: CaptureArgs, config: std::sync::Arc<crate::config::Resolved>) -
         crate::privs::drop_to(user, &c.out)?;
     }
     // After the drop, so the inventory's files belong to the user that goes on writing them.
-    let mut feed = if c.no_inventory { None } else { Some(InventoryFeed::start(&c.out, &c.detect, &config, true, Some(args.inventory_interval))?) };
+    let mut feed = if c.no_inventory { None } else { Some(InventoryFeed::start(c, &config, true, Some(args.inventory_interval))?) };
 
     if let Some(listen) = &args.serve {
         // The service reads what this capture writes to DIR/inventory.db; it lives as long

@@ -213,6 +213,7 @@ impl DetectArgs {
             training: train,
             z_threshold,
             trusted_proxies: analyzer::detect::identity::TrustedProxies::parse(proxies)?,
+            window_bytes: analyzer::detect::features::WINDOW_BYTES,
         })
     }
 }
@@ -390,7 +391,7 @@ pub struct Common {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub body_sample: usize,
 
-    /// Memory bound for the sensor, e.g. 512M or 2G: flows, reassembly and pending transactions get what the pipeline's buffers (and, capturing live, the kernel rings of --buffer-size) leave, the least recently active flows evicted first.
+    /// Memory bound, e.g. 512M or 2G. Detection's feature window gets a quarter (its oldest calls go first); flows, reassembly and pending transactions get what that, the pipeline's buffers and, capturing live, the kernel rings of --buffer-size leave, the least recently active flows evicted first.
     #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = parse_size)]
     pub max_memory: usize,
 
