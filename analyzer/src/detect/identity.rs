@@ -7,7 +7,7 @@
 //! Bounded: the graph keeps [`GRAPH_ENTRIES`] identities, least recently seen dropped
 //! first (counted), and at most [`LINKS`] addresses and agents per identity.
 
-use hashlink::LruCache;
+use super::bounded::BoundedLru;
 use ipnet::IpNet;
 use sensor::ApiCall;
 use serde::{Deserialize, Serialize};
@@ -202,31 +202,49 @@ pub fn ua_hash(ua: &str) -> u64 {
 
 /// Credentials and users linked to where they came from.
 pub struct IdentityGraph {
-    map: LruCache<(IdentityKind, String), Links>,
-    pub evicted: u64,
+    map: BoundedLru<(IdentityKind, String), Links>,
 }
 
 impl Default for IdentityGraph {
     fn default() -> Self {
-        IdentityGraph { map: LruCache::new(GRAPH_ENTRIES), evicted: 0 }
+        IdentityGraph::with_budget(usize::MAX)
     }
 }
 
+/// What an identity's entry holds on the heap: its name, its links and their agents' names.
+fn entry_heap(k: &(IdentityKind, String), l: &Links) -> usize {
+    k.1.capacity()
+        + l.ips.capacity() * std::mem::size_of::<(IpAddr, f64, f64)>()
+        + l.agents.capacity() * std::mem::size_of::<(u64, f64, String)>()
+        + l.agents.iter().map(|(_, _, a)| a.capacity()).sum::<usize>()
+}
+
 impl IdentityGraph {
+    /// At most [`GRAPH_ENTRIES`] identities in about `budget` bytes, the least recently seen
+    /// let go of first.
+    pub fn with_budget(budget: usize) -> IdentityGraph {
+        IdentityGraph { map: BoundedLru::new(GRAPH_ENTRIES, budget, entry_heap) }
+    }
+
+    /// Identities let go of to stay within the bounds.
+    pub fn evicted(&self) -> u64 {
+        self.map.evicted
+    }
+
+    /// The estimated bytes held.
+    pub fn bytes(&self) -> usize {
+        self.map.bytes()
+    }
+
     /// Records a call by `key` from `ip` with `agent`, and says what was new.
     pub fn observe(&mut self, kind: IdentityKind, key: &str, ts: f64, ip: IpAddr, agent: &str) -> Novelty {
-        let k = (kind, key.to_string());
-        if !self.map.contains_key(&k) && self.map.len() >= GRAPH_ENTRIES {
-            self.evicted += 1;
-        }
         // Most identities keep one address and one agent: room for one each, not the four a
-        // first push makes (the graph holds up to 200,000 identities).
-        let l = self.map.entry(k).or_insert_with(|| Links {
-            first_seen: ts,
-            ips: Vec::with_capacity(1),
-            agents: Vec::with_capacity(1),
-            ..Default::default()
-        });
+        // first push makes.
+        let make = || Links { first_seen: ts, ips: Vec::with_capacity(1), agents: Vec::with_capacity(1), ..Default::default() };
+        self.map.update((kind, key.to_string()), make, |l| Self::link(l, ts, ip, agent))
+    }
+
+    fn link(l: &mut Links, ts: f64, ip: IpAddr, agent: &str) -> Novelty {
         let known = l.calls > 0;
         let h = ua_hash(agent);
         let mut n = Novelty { concurrent: l.ips.iter().any(|(other, _, t)| *other != ip && ts - t <= CONCURRENT_SECONDS), ..Novelty::default() };

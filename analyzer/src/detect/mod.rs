@@ -14,6 +14,7 @@
 
 pub mod alerts;
 pub mod baseline;
+pub mod bounded;
 pub mod eval;
 pub mod event;
 pub mod features;
@@ -29,7 +30,7 @@ use alerts::{Attack, Detection, FeatureEvidence, IdentityRef, Incidents};
 use baseline::{Baseline, SelfBaseline};
 use event::Event;
 use features::{Row, Rows, Sym, FEATURES, NF};
-use hashlink::LruCache;
+use bounded::BoundedLru;
 use identity::{IdentityGraph, IdentityKind, TrustedProxies};
 use sensor::ApiCall;
 use sequence::Sessions;
@@ -67,6 +68,9 @@ pub struct DetectConfig {
     /// Bytes the feature window's calls may take ([`features::Rows::bytes`]); past it the
     /// oldest go first, counted, and the window covers less time.
     pub window_bytes: usize,
+    /// Bytes the per-identity state may take: half for the identity graph, a quarter each
+    /// for sessions and identities' own baselines, the least recently seen let go of first.
+    pub state_bytes: usize,
 }
 
 impl Default for DetectConfig {
@@ -78,6 +82,7 @@ impl Default for DetectConfig {
             z_threshold: 6.0,
             trusted_proxies: TrustedProxies::default(),
             window_bytes: features::WINDOW_BYTES,
+            state_bytes: STATE_BYTES,
         }
     }
 }
@@ -96,6 +101,15 @@ const SEQUENCE_MIN_CALLS: f64 = 8.0;
 const OWNERSHIP_OBJECTS: usize = 4096;
 /// Per-identity baselines kept (least recently seen dropped).
 const SELF_BASELINES: usize = 100_000;
+/// The per-identity state's default budget ([`DetectConfig::state_bytes`]). At typical
+/// sizes (about 320 bytes an identity in the graph, 180 a session, 410 a baseline) it holds
+/// the 100,000 identities seen last in the graph, 90,000 sessions and 40,000 baselines; with
+/// names as long as events keep, a third of that.
+pub const STATE_BYTES: usize = 64 << 20;
+
+fn self_baseline_heap(k: &String, b: &SelfBaseline) -> usize {
+    k.capacity() + (b.mean.capacity() + b.dev.capacity()) * std::mem::size_of::<f32>()
+}
 /// Windows kept for re-fitting the k-means model and distilling rules.
 const MODEL_SAMPLES: usize = 20_000;
 /// Calls timed further than this from 1970, in seconds (about the year 33,700), are not
@@ -115,6 +129,11 @@ pub struct DetectCounts {
     pub rows_dropped: u64,
     /// The most the feature window held, in bytes ([`features::Rows::bytes`]).
     pub window_peak: u64,
+    /// What the per-identity state (graph, sessions, baselines) held at the last step, in
+    /// bytes, estimated as its budget is.
+    pub state_bytes: u64,
+    /// Identities, sessions and baselines let go of to stay within their bounds.
+    pub state_evicted: u64,
     /// Calls to new endpoints once [`state::MAX_ENDPOINTS`] were known: they share one norm.
     pub endpoints_over_bound: u64,
 }
@@ -125,7 +144,7 @@ pub struct Detector {
     rows: Rows,
     graph: IdentityGraph,
     sessions: Sessions,
-    self_base: LruCache<String, SelfBaseline>,
+    self_base: BoundedLru<String, SelfBaseline>,
     /// Packet time of the next evaluation.
     next_step: Option<f64>,
     /// Latest packet time seen.
@@ -147,13 +166,14 @@ fn window_name(w: f64) -> String {
 
 impl Detector {
     pub fn new(cfg: DetectConfig) -> Detector {
+        let state = cfg.state_bytes;
         Detector {
             rows: Rows::with_budget(cfg.window_bytes),
             cfg,
             st: State::default(),
-            graph: IdentityGraph::default(),
-            sessions: Sessions::default(),
-            self_base: LruCache::new(SELF_BASELINES),
+            graph: IdentityGraph::with_budget(state / 2),
+            sessions: Sessions::with_budget(state / 4),
+            self_base: BoundedLru::new(SELF_BASELINES, state / 4, self_baseline_heap),
             next_step: None,
             now: 0.0,
             open_ips: Default::default(),
@@ -186,9 +206,9 @@ impl Detector {
         self.st.trained_at.is_some()
     }
 
-    /// The feature window's budget, in bytes.
-    pub fn window_budget(&self) -> usize {
-        self.cfg.window_bytes
+    /// The feature window's and the per-identity state's budgets, in bytes.
+    pub fn budgets(&self) -> (usize, usize) {
+        (self.cfg.window_bytes, self.cfg.state_bytes)
     }
 
     pub fn incidents(&self) -> &Incidents {
@@ -425,6 +445,8 @@ impl Detector {
         self.rows.expire(now - longest);
         self.counts.rows_dropped = self.rows.dropped;
         self.counts.window_peak = self.rows.peak as u64;
+        self.counts.state_bytes = (self.graph.bytes() + self.sessions.bytes() + self.self_base.bytes()) as u64;
+        self.counts.state_evicted = self.graph.evicted() + self.sessions.dropped() + self.self_base.evicted;
         if self.rows.is_empty() {
             return;
         }
@@ -532,14 +554,7 @@ impl Detector {
             for (b, v) in bs.iter_mut().zip(values) {
                 b.add(v, now);
             }
-            match self.self_base.get_mut(&self_key) {
-                Some(b) => b.add(&values),
-                None => {
-                    let mut b = SelfBaseline::default();
-                    b.add(&values);
-                    self.self_base.insert(self_key, b);
-                }
-            }
+            self.self_base.update(self_key, SelfBaseline::default, |b| b.add(&values));
         }
         self.counts.detections += detections.len() as u64;
         for d in detections {

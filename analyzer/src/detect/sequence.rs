@@ -7,7 +7,7 @@
 //! [`SESSION_IDLE`] seconds of silence. Bounded: [`MAX_PAIRS`] transition counts,
 //! [`MAX_SESSIONS`] open sessions (oldest dropped, counted).
 
-use hashlink::LruCache;
+use super::bounded::BoundedLru;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -59,23 +59,39 @@ impl Transitions {
 
 /// Where each open session was last.
 pub struct Sessions {
-    last: LruCache<String, (String, f64)>,
-    pub dropped: u64,
+    last: BoundedLru<String, (String, f64)>,
 }
 
 impl Default for Sessions {
     fn default() -> Self {
-        Sessions { last: LruCache::new(MAX_SESSIONS), dropped: 0 }
+        Sessions::with_budget(usize::MAX)
     }
 }
 
+fn session_heap(k: &String, v: &(String, f64)) -> usize {
+    k.capacity() + v.0.capacity()
+}
+
 impl Sessions {
+    /// At most [`MAX_SESSIONS`] sessions in about `budget` bytes, the least recently active
+    /// let go of first.
+    pub fn with_budget(budget: usize) -> Sessions {
+        Sessions { last: BoundedLru::new(MAX_SESSIONS, budget, session_heap) }
+    }
+
+    /// Sessions let go of to stay within the bounds.
+    pub fn dropped(&self) -> u64 {
+        self.last.evicted
+    }
+
+    /// The estimated bytes held.
+    pub fn bytes(&self) -> usize {
+        self.last.bytes()
+    }
+
     /// Moves session `key` to `endpoint` at `ts`; returns the endpoint it came from, if the
     /// session was open.
     pub fn step(&mut self, key: &str, endpoint: &str, ts: f64) -> Option<String> {
-        if !self.last.contains_key(key) && self.last.len() >= MAX_SESSIONS {
-            self.dropped += 1;
-        }
         let prev = self.last.remove(key).filter(|(_, t)| ts - t <= SESSION_IDLE).map(|(e, _)| e);
         self.last.insert(key.to_string(), (endpoint.to_string(), ts));
         prev

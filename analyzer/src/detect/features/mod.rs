@@ -729,7 +729,8 @@ mod tests {
         let windows = [20.0, 60.0, 7.0];
         let step = 10.0;
         // Budgets of no bound, about 60 rows and about 25 (the texts take about 2 KB).
-        for (seed, budget) in [(1u64, usize::MAX), (7, 60 * (ROW_SLOT + ROW_OVERHEAD + 8) + 2000), (99, 25 * (ROW_SLOT + ROW_OVERHEAD + 8) + 2000)] {
+        let rows_of = |n: usize| n * (ROW_SLOT + ROW_OVERHEAD + 8) + 2000;
+        for (seed, budget) in [(1u64, usize::MAX), (7, rows_of(60)), (99, rows_of(25))] {
             let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
             let mut rows = Rows::with_budget(budget);
             let mut reported = 0;

@@ -1,9 +1,11 @@
-//! The detection window's byte budget against the heap it really takes: `Rows::bytes`, the
-//! budget's measure, is an estimate from sizes, so this holds it to what an allocator that
-//! counts sees, on typical traffic and on calls made to be as large as the event's limits let
-//! them be.
+//! Detection's byte budgets against the heap they really take: `Rows::bytes` (the feature
+//! window) and the per-identity state's `bytes` are estimates from sizes, so this holds them
+//! to what an allocator that counts sees, on typical traffic and on calls made to be as large
+//! as the event's limits let them be.
 
 use analyzer::detect::features::{Row, Rows};
+use analyzer::detect::identity::{IdentityGraph, IdentityKind};
+use analyzer::detect::sequence::Sessions;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -60,6 +62,9 @@ impl Rng {
     }
 }
 
+const AGENTS: [&str; 3] =
+    ["okhttp/4.12.0", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", "python-requests/2.32.3"];
+
 /// A call as detection sees them on a busy API: a few thousand clients, their tokens, a
 /// handful of agents, some dozens of endpoints, a connection uid per few calls.
 fn typical(rows: &mut Rows, rng: &mut Rng, i: u64) -> Row {
@@ -71,7 +76,7 @@ fn typical(rows: &mut Rows, rng: &mut Rng, i: u64) -> Row {
     Row {
         credential: Some(rows.intern(&format!("bearer:{:016x}", client * 7919))),
         user: (client % 3 == 0).then(|| rows.intern(&format!("user{client}@example.com"))),
-        agent: rows.intern(["okhttp/4.12.0", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", "python-requests/2.32.3"][(client % 3) as usize]),
+        agent: rows.intern(AGENTS[(client % 3) as usize]),
         endpoint_name: rows.intern(&endpoint[14..]),
         endpoint: rows.intern(&endpoint),
         object: Some(rows.digest(&(&endpoint, rng.next()))),
@@ -174,4 +179,32 @@ fn the_budget_holds_the_heap_of_calls_made_large() {
     assert!(rows.dropped > 0 && rows.len() > 1000, "{} kept, {} dropped", rows.len(), rows.dropped);
     assert!((0.75..=1.25).contains(&r), "heap {heap}, estimated {}: {r:.2}", rows.bytes());
     assert!(heap as f64 <= budget as f64 * 1.25, "heap {heap} against a budget of {budget}");
+}
+
+/// The identity graph and sessions, filled with identities whose names are as long as events
+/// keep them, hold what they estimate, and stay within their budgets.
+#[test]
+fn the_identity_state_measures_its_heap_and_keeps_its_budget() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for (budget, long) in [(usize::MAX, false), (usize::MAX, true), (4 << 20, true)] {
+        let before = held();
+        let mut graph = IdentityGraph::with_budget(budget);
+        let mut sessions = Sessions::with_budget(budget);
+        for i in 0..30_000u32 {
+            let (user, agent) =
+                if long { (rng.text(256), rng.text(120)) } else { (format!("user{i}@example.com"), "okhttp/4.12.0".into()) };
+            let ip = std::net::IpAddr::from([10, 0, (i >> 8) as u8, i as u8]);
+            graph.observe(IdentityKind::User, &user, f64::from(i), ip, &agent);
+            graph.observe(IdentityKind::User, &user, f64::from(i) + 1.0, [10, 1, 0, 1].into(), "other/1.0");
+            sessions.step(&user, "10.0.0.1:80 GET /api/items/{item_id}", f64::from(i));
+        }
+        let heap = held() - before;
+        let estimated = graph.bytes() + sessions.bytes();
+        let r = heap as f64 / estimated as f64;
+        assert!((0.75..=1.25).contains(&r), "budget {budget}, long {long}: heap {heap}, estimated {estimated}: {r:.2}");
+        if budget < usize::MAX {
+            assert!(graph.bytes() <= budget && sessions.bytes() <= budget);
+            assert!(graph.evicted() > 0 && sessions.dropped() > 0);
+        }
+    }
 }
