@@ -12,6 +12,7 @@ use analyzer::inventory::{Inventory, Observation};
 use analyzer::store::Store;
 use anyhow::{Context, Result};
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender, TrySendError};
+use crate::replay::DetectionShare;
 use sensor::ApiCall;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -66,7 +67,7 @@ pub fn run(args: AnalyzeArgs, cfg: &Resolved) -> Result<ExitCode> {
         inputs.push((f.clone(), r));
     }
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create output directory {}", args.out.display()))?;
-    let mut live = LiveInventory::open(&args.out, &args.detect, cfg, analyzer::detect::features::WINDOW_BYTES)?;
+    let mut live = LiveInventory::open(&args.out, &args.detect, cfg, DetectionShare::ALONE)?;
     let mut bad_lines = 0u64;
     let mut first_bad: Option<String> = None;
     for (path, r) in inputs {
@@ -117,9 +118,9 @@ pub struct LiveInventory {
 
 impl LiveInventory {
     /// Opens DIR/inventory.db and loads what it holds (the inventory and the detector's
-    /// learned state), so this run merges into it and resumes learning. Detection's feature
-    /// window takes up to `window_bytes`.
-    pub fn open(dir: &Path, detect: &DetectArgs, cfg: &Resolved, window_bytes: usize) -> Result<LiveInventory> {
+    /// learned state), so this run merges into it and resumes learning. Detection holds up to
+    /// `share`.
+    pub fn open(dir: &Path, detect: &DetectArgs, cfg: &Resolved, share: DetectionShare) -> Result<LiveInventory> {
         let path = dir.join("inventory.db");
         let mut store = Store::open(&path)?;
         let mut inventory = Inventory::new();
@@ -132,7 +133,7 @@ impl LiveInventory {
             None
         } else {
             let dcfg = detect.config(&cfg.raw.detect).map_err(|e| anyhow::anyhow!(e))?;
-            let dcfg = analyzer::detect::DetectConfig { window_bytes, ..dcfg };
+            let dcfg = analyzer::detect::DetectConfig { window_bytes: share.window, state_bytes: share.state, ..dcfg };
             let mut d = Detector::new(dcfg);
             if let Some(state) = store.load_detector_state()? {
                 match d.restore(&state) {
@@ -321,18 +322,31 @@ fn save_detection(d: &mut Detector, store: &mut Store, dir: &Path, db: &Path) ->
         s += &format!("  ({})", by_class.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
     }
     s += "\n";
-    s += &format!(
-        "  window memory {:>8.1} MiB  at most, of {} MiB",
-        c.window_peak as f64 / f64::from(1 << 20),
-        d.window_budget() >> 20
+    let (window, state) = d.budgets();
+    // What a budget held, and what it let go of to stay within it.
+    let budget_line = |label: &str, held: u64, when: &str, budget: usize, gone: u64, what: &str| {
+        let mut l = format!("  {label:<13} {:>8.1} MiB  {when}, of {} MiB", held as f64 / f64::from(1 << 20), budget >> 20);
+        if gone > 0 {
+            l += &format!("; {} {what}", crate::summary::thousands(gone));
+        }
+        l + "\n"
+    };
+    s += &budget_line(
+        "window memory",
+        c.window_peak,
+        "at most",
+        window,
+        c.rows_dropped,
+        "calls let go of early to stay within it (the longest window covered less time)",
     );
-    if c.rows_dropped > 0 {
-        s += &format!(
-            "; {} calls let go of early to stay within it (the longest window covered less time)",
-            crate::summary::thousands(c.rows_dropped)
-        );
-    }
-    s += "\n";
+    s += &budget_line(
+        "state memory",
+        c.state_bytes,
+        "at the end",
+        state,
+        c.state_evicted,
+        "identities, sessions and baselines let go of, least recently seen first",
+    );
     if c.endpoints_over_bound > 0 {
         s += &format!(
             "  over bounds   {:>12}  calls to endpoints past the {} the detector keeps norms for\n",
@@ -360,11 +374,10 @@ pub struct InventoryFeed {
 
 impl InventoryFeed {
     /// Opens DIR/inventory.db (merging into what it holds) and starts the analysis thread,
-    /// detection's window taking its share of `--max-memory`. `save_every` saves
+    /// detection taking its share of `--max-memory`. `save_every` saves
     /// periodically (live capture); otherwise it is saved at the end.
     pub fn start(common: &crate::cli::Common, cfg: &Resolved, live: bool, save_every: Option<Duration>) -> Result<InventoryFeed> {
-        let window = crate::replay::window_share(common);
-        let mut inv = LiveInventory::open(&common.out, &common.detect, cfg, window)?;
+        let mut inv = LiveInventory::open(&common.out, &common.detect, cfg, DetectionShare::of(common))?;
         let (tx, rx) = bounded::<Vec<Box<ApiCall>>>(FEED_DEPTH);
         let handle = std::thread::Builder::new()
             .name("apitap-inventory".into())

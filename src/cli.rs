@@ -214,6 +214,7 @@ impl DetectArgs {
             z_threshold,
             trusted_proxies: analyzer::detect::identity::TrustedProxies::parse(proxies)?,
             window_bytes: analyzer::detect::features::WINDOW_BYTES,
+            state_bytes: analyzer::detect::STATE_BYTES,
         })
     }
 }
@@ -391,7 +392,7 @@ pub struct Common {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub body_sample: usize,
 
-    /// Memory bound, e.g. 512M or 2G. Detection's feature window gets a quarter (its oldest calls go first); flows, reassembly and pending transactions get what that, the pipeline's buffers and, capturing live, the kernel rings of --buffer-size leave, the least recently active flows evicted first.
+    /// Memory bound, e.g. 512M or 2G. Detection gets three eighths: a quarter for its feature window (its oldest calls go first), an eighth for its per-identity state (the least recently seen go first); flows, reassembly and pending transactions get what that, the pipeline's buffers and, capturing live, the kernel rings of --buffer-size leave, the least recently active flows evicted first.
     #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = parse_size)]
     pub max_memory: usize,
 

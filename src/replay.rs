@@ -60,35 +60,52 @@ pub fn run(args: ReplayArgs, config: &crate::config::Resolved) -> Result<ExitCod
     }
 }
 
-/// Detection's feature window's share of `--max-memory` when it runs beside the sensor: a
-/// quarter, so 128 MiB of the default 512 (about 400,000 calls of typical traffic, ten
-/// minutes at 650 a second). Taken from the flows' share, not added to the bound.
-pub fn window_share(c: &Common) -> usize {
-    if c.no_inventory || c.detect.no_detect {
-        0
-    } else {
-        c.max_memory / 4
+/// What detection may hold beside replay or capture, out of `--max-memory` (taken from the
+/// flows' share, not added to the bound): its feature window a quarter, so 128 MiB of the
+/// default 512 (about 400,000 calls of typical traffic, ten minutes at 650 a second), and
+/// its per-identity state an eighth (the 100,000 identities seen last, at typical sizes).
+#[derive(Clone, Copy, Debug)]
+pub struct DetectionShare {
+    pub window: usize,
+    pub state: usize,
+}
+
+impl DetectionShare {
+    /// What `apitap analyze` gives detection, with no `--max-memory` to share.
+    pub const ALONE: DetectionShare =
+        DetectionShare { window: analyzer::detect::features::WINDOW_BYTES, state: analyzer::detect::STATE_BYTES };
+
+    pub fn of(c: &Common) -> DetectionShare {
+        if c.no_inventory || c.detect.no_detect {
+            DetectionShare { window: 0, state: 0 }
+        } else {
+            DetectionShare { window: c.max_memory / 4, state: c.max_memory / 8 }
+        }
+    }
+
+    pub fn total(self) -> usize {
+        self.window + self.state
     }
 }
 
 /// Refuses a `--max-memory` that leaves the flow tables less than their minimum once the
 /// pipeline's own buffers for `threads` threads in `mode`, `rings` bytes held outside it
-/// (live capture's kernel rings) and detection's window are set aside.
+/// (live capture's kernel rings) and detection's share are set aside.
 pub fn check_memory(c: &Common, threads: usize, rings: usize, mode: sensor::pipeline::Mode) -> Result<()> {
     let cfg = SensorConfig { max_memory: c.max_memory, ..SensorConfig::default() };
     let reserve = sensor::pipeline::memory_reserve(&cfg, threads, mode) + rings;
-    let window = window_share(c);
+    let detection = DetectionShare::of(c).total();
     let least = reserve + sensor::pipeline::MIN_FLOW_BUDGET;
-    if c.max_memory < least + window {
-        // The window's share grows with the bound: the least bound leaves it its quarter.
-        let least = if window > 0 { least * 4 / 3 + 1 } else { least };
+    if c.max_memory < least + detection {
+        // Detection's share grows with the bound: the least bound leaves it its three eighths.
+        let least = if detection > 0 { least * 8 / 5 + 1 } else { least };
         anyhow::bail!(
             "--max-memory {} MiB is too small for {threads} thread{}: buffers take {} MiB{}{} and flows need at least {} MiB (use {} MiB or more, or fewer threads)",
             c.max_memory >> 20,
             if threads == 1 { "" } else { "s" },
             reserve >> 20,
             if rings > 0 { format!(" (the kernel capture rings, --buffer-size per interface, {} MiB of it)", rings >> 20) } else { String::new() },
-            if window > 0 { ", detection's window a quarter of the bound," } else { "" },
+            if detection > 0 { ", detection three eighths of the bound," } else { "" },
             sensor::pipeline::MIN_FLOW_BUDGET >> 20,
             least.div_ceil(1 << 20),
         );
@@ -103,7 +120,7 @@ pub fn sensor_config(c: &Common) -> Result<SensorConfig> {
     if !c.no_inventory {
         cfg.http.capture_bodies = crate::analyze::INVENTORY_BODY_BYTES;
     }
-    cfg.max_memory = c.max_memory - window_share(c);
+    cfg.max_memory = c.max_memory - DetectionShare::of(c).total();
     cfg.decode.vxlan_ports = c.vxlan_port.clone();
     cfg.decode.geneve_ports = c.geneve_port.clone();
     cfg.hash_key = hash_key(c.hash_key_file.as_deref(), &c.out)?;
