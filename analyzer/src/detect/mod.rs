@@ -470,17 +470,18 @@ impl Detector {
         let training = !self.trained();
         let open = self.st.incidents.open_actors(now);
         let mut detections: Vec<Detection> = Vec::new();
-        let mut learn: Vec<(IdentityKind, String, [f64; NF], String)> = Vec::new();
-        for ((wi, &w), (identities, endpoints)) in windows.iter().enumerate().zip(computed.identities.into_iter().zip(computed.endpoints)) {
+        // Where, in `computed`, the windows to learn from are: (window, kind, index).
+        let mut learn: Vec<(usize, usize, usize)> = Vec::new();
+        for ((wi, &w), (identities, endpoints)) in windows.iter().enumerate().zip(computed.identities.iter().zip(&computed.endpoints)) {
             // A window longer than the traffic so far is not yet comparable with full ones.
             let full = now - started >= w;
             let wname = window_name(w);
-            for (kind, ws) in features::IDENTITY_KINDS.into_iter().zip(identities) {
-                for iw in ws {
+            for (g, (kind, ws)) in features::IDENTITY_KINDS.into_iter().zip(identities).enumerate() {
+                for (idx, iw) in ws.iter().enumerate() {
                     self.counts.windows_judged += 1;
                     let self_key = format!("{}/{wname}/{}", kind.name(), iw.key);
                     let actor_open = match kind {
-                        IdentityKind::Ip => open.contains_key(&iw.key),
+                        IdentityKind::Ip => open.contains_key(iw.key.as_str()),
                         _ => false,
                     };
                     let mut verdict = None;
@@ -502,7 +503,7 @@ impl Detector {
                         None if full && !actor_open => {
                             // Learned after the whole step is judged: a baseline changing
                             // mid-step would be re-summarised for every identity.
-                            learn.push((kind, wname.clone(), iw.values, self_key));
+                            learn.push((wi, g, idx));
                         }
                         None => {}
                     }
@@ -549,12 +550,14 @@ impl Detector {
                 }
             }
         }
-        for (kind, wname, values, self_key) in learn {
+        for (wi, g, idx) in learn {
+            let (kind, wname, values) = (features::IDENTITY_KINDS[g], window_name(windows[wi]), &computed.identities[wi][g][idx].values);
+            let self_key = format!("{}/{wname}/{}", kind.name(), computed.identities[wi][g][idx].key);
             let bs = self.st.population.entry(format!("{}/{wname}", kind.name())).or_insert_with(|| vec![Baseline::default(); NF]);
-            for (b, v) in bs.iter_mut().zip(values) {
+            for (b, &v) in bs.iter_mut().zip(values) {
                 b.add(v, now);
             }
-            self.self_base.update(self_key, SelfBaseline::default, |b| b.add(&values));
+            self.self_base.update(self_key, SelfBaseline::default, |b| b.add(values));
         }
         self.counts.detections += detections.len() as u64;
         for d in detections {

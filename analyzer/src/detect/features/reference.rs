@@ -1,7 +1,13 @@
 //! The features as polars group-bys over a frame of the window's rows: the straightforward
 //! definition, kept to hold the incremental computation in [`super::Rows::step`] to it.
 
-use super::{Digest, EndpointWindow, IdentityWindow, Row, Sym, ENDPOINT_FEATURES, FEATURES, NF};
+use super::{Digest, EndpointWindow, Row, Sym, ENDPOINT_FEATURES, FEATURES, NF};
+
+/// One identity's features in one window, keyed by its text.
+pub struct KeyedWindow {
+    pub key: String,
+    pub values: [f64; NF],
+}
 use polars::prelude::*;
 
 /// Which column an identity kind groups by.
@@ -69,7 +75,7 @@ fn distinct(c: &str, when: Option<Expr>) -> Expr {
 
 /// Each identity of kind `by` that called within `[now - step, now]`, with its features over
 /// `[now - window, now]`.
-pub fn identity_windows(df: &DataFrame, by: GroupBy, now: f64, window: f64, step: f64) -> PolarsResult<Vec<IdentityWindow>> {
+pub fn identity_windows(df: &DataFrame, by: GroupBy, now: f64, window: f64, step: f64) -> PolarsResult<Vec<KeyedWindow>> {
     let key = column(by);
     let aggs: Vec<Expr> = FEATURES
         .iter()
@@ -128,7 +134,7 @@ pub fn identity_windows(df: &DataFrame, by: GroupBy, now: f64, window: f64, step
         for (j, c) in cols.iter().enumerate() {
             values[j] = c.get(i).unwrap_or(0.0);
         }
-        res.push(IdentityWindow { key: k.to_string(), values });
+        res.push(KeyedWindow { key: k.to_string(), values });
     }
     res.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(res)
