@@ -282,8 +282,8 @@ impl IdentityGraph {
     }
 
     /// The most recently seen `n` entries, for persistence.
-    pub fn recent(&self, n: usize) -> Vec<((IdentityKind, String), Links)> {
-        let mut v: Vec<_> = self.map.iter().map(|(k, l)| (k.clone(), l.clone())).collect();
+    pub fn recent(&self, n: usize) -> Vec<(&(IdentityKind, String), &Links)> {
+        let mut v: Vec<_> = self.map.iter().collect();
         v.sort_by(|a, b| b.1.last_seen.total_cmp(&a.1.last_seen));
         v.truncate(n);
         v

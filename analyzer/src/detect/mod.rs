@@ -197,7 +197,7 @@ impl Detector {
         let saved = state::SavedRef {
             state: &self.st,
             graph: self.graph.recent(50_000),
-            self_baselines: self.self_base.iter().take(50_000).map(|(k, v)| (k.clone(), v.clone())).collect(),
+            self_baselines: self.self_base.iter().take(50_000).collect(),
         };
         Ok(serde_json::to_string(&saved)?)
     }

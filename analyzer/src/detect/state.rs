@@ -127,11 +127,12 @@ pub struct Saved {
     pub self_baselines: Vec<(String, SelfBaseline)>,
 }
 
+/// What is saved, borrowed from the detector: saving copies nothing but the JSON.
 #[derive(Serialize)]
 pub struct SavedRef<'a> {
     pub state: &'a State,
-    pub graph: Vec<((IdentityKind, String), Links)>,
-    pub self_baselines: Vec<(String, SelfBaseline)>,
+    pub graph: Vec<(&'a (IdentityKind, String), &'a Links)>,
+    pub self_baselines: Vec<(&'a String, &'a SelfBaseline)>,
 }
 
 #[cfg(test)]
