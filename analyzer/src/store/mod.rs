@@ -127,8 +127,19 @@ impl Store {
         let path = self.path.clone();
         let q = |source| StoreError::Query { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(q)?;
-        tx.execute("INSERT OR REPLACE INTO detector_state (id, saved_at, state) VALUES (1, ?1, ?2)", params![saved_at, state_json])
-            .map_err(q)?;
+        // Written in place into a blob of its size: bound as a parameter, the state would be
+        // copied twice more (the binding, then the record), and it is the largest thing
+        // detection saves (tens of MB with many identities).
+        tx.execute(
+            "INSERT OR REPLACE INTO detector_state (id, saved_at, state) VALUES (1, ?1, zeroblob(?2))",
+            params![saved_at, state_json.len() as i64],
+        )
+        .map_err(q)?;
+        {
+            let mut blob = tx.blob_open("main", "detector_state", "state", 1, false).map_err(q)?;
+            std::io::Write::write_all(&mut blob, state_json.as_bytes())
+                .map_err(|e| q(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+        }
         tx.execute_batch("DELETE FROM alerts; DELETE FROM detection_rules;").map_err(q)?;
         {
             let mut ins = tx
@@ -276,8 +287,17 @@ impl Store {
     }
 
     /// The detector state last saved, if any.
+    /// The saved state: UTF-8 JSON, as text (databases written before 2026-11-22) or as a
+    /// blob (written in place since).
     pub fn load_detector_state(&self) -> Result<Option<String>, StoreError> {
-        self.conn.query_row("SELECT state FROM detector_state WHERE id = 1", [], |r| r.get(0)).optional().map_err(self.q())
+        let text = |r: &rusqlite::Row<'_>| -> rusqlite::Result<String> {
+            let bytes = match r.get_ref(0)? {
+                rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => b,
+                other => return Err(rusqlite::Error::InvalidColumnType(0, "state".into(), other.data_type())),
+            };
+            String::from_utf8(bytes.to_vec()).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e)))
+        };
+        self.conn.query_row("SELECT state FROM detector_state WHERE id = 1", [], text).optional().map_err(self.q())
     }
 
     /// Schema version (applied migrations).

@@ -88,3 +88,21 @@ fn refuses_newer_schema_and_survives_bad_rows() {
     assert!(back[0].stats.params.is_empty());
     let _ = std::fs::remove_file(&path);
 }
+
+/// The detector's state reads back as written, replaced by the next save, and a state
+/// written as text (before it was written in place as a blob) still loads.
+#[test]
+fn detector_state_round_trip() {
+    let path = tmp("state.db");
+    let mut st = Store::open(&path).unwrap();
+    assert_eq!(st.load_detector_state().unwrap(), None);
+    let big = format!("{{\"k\":\"{}é\"}}", "x".repeat(3 << 20));
+    st.save_detection(&big, 1.0, &[], &[]).unwrap();
+    assert_eq!(st.load_detector_state().unwrap().as_deref(), Some(big.as_str()));
+    st.save_detection("{\"k\":1}", 2.0, &[], &[]).unwrap();
+    drop(st);
+    let st = Store::open(&path).unwrap();
+    assert_eq!(st.load_detector_state().unwrap().as_deref(), Some("{\"k\":1}"));
+    st.conn.execute("UPDATE detector_state SET state = '{\"old\":true}' WHERE id = 1", []).unwrap();
+    assert_eq!(st.load_detector_state().unwrap().as_deref(), Some("{\"old\":true}"));
+}
