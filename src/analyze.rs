@@ -5,6 +5,7 @@
 use crate::cli::{AnalyzeArgs, DetectArgs};
 use crate::config::Resolved;
 use crate::metrics::wall_now;
+use crate::replay::DetectionShare;
 use analyzer::detect::Detector;
 use analyzer::enforce::blocklist::BlockList;
 use analyzer::enforce::notify::Notifier;
@@ -12,7 +13,6 @@ use analyzer::inventory::{Inventory, Observation};
 use analyzer::store::Store;
 use anyhow::{Context, Result};
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender, TrySendError};
-use crate::replay::DetectionShare;
 use sensor::ApiCall;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};

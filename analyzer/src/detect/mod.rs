@@ -28,9 +28,9 @@ pub mod state;
 
 use alerts::{Attack, Detection, FeatureEvidence, IdentityRef, Incidents};
 use baseline::{Baseline, SelfBaseline};
+use bounded::BoundedLru;
 use event::Event;
 use features::{Row, Rows, Sym, FEATURES, NF};
-use bounded::BoundedLru;
 use identity::{IdentityGraph, IdentityKind, TrustedProxies};
 use sensor::ApiCall;
 use sequence::Sessions;
@@ -106,10 +106,6 @@ const SELF_BASELINES: usize = 100_000;
 /// the 100,000 identities seen last in the graph, 90,000 sessions and 40,000 baselines; with
 /// names as long as events keep, a third of that.
 pub const STATE_BYTES: usize = 64 << 20;
-
-fn self_baseline_heap(k: &String, b: &SelfBaseline) -> usize {
-    k.capacity() + (b.mean.capacity() + b.dev.capacity()) * std::mem::size_of::<f32>()
-}
 /// Windows kept for re-fitting the k-means model and distilling rules.
 const MODEL_SAMPLES: usize = 20_000;
 /// Calls timed further than this from 1970, in seconds (about the year 33,700), are not
@@ -162,6 +158,11 @@ fn window_name(w: f64) -> String {
     } else {
         format!("{w}s")
     }
+}
+
+/// What an identity's own baseline holds on the heap, for its budget.
+fn self_baseline_heap(k: &String, b: &SelfBaseline) -> usize {
+    k.capacity() + (b.mean.capacity() + b.dev.capacity()) * std::mem::size_of::<f32>()
 }
 
 impl Detector {
