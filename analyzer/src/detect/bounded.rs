@@ -129,7 +129,7 @@ impl<K: Hash + Eq, V> BoundedLru<K, V> {
     }
 
     /// Least recently used first.
-    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &V)> {
         self.map.iter().map(|(k, (v, _))| (k, v))
     }
 }

@@ -106,6 +106,8 @@ const SELF_BASELINES: usize = 100_000;
 /// the 100,000 identities seen last in the graph, 90,000 sessions and 40,000 baselines; with
 /// names as long as events keep, a third of that.
 pub const STATE_BYTES: usize = 64 << 20;
+/// Identities whose links and own baselines a save keeps, the most recently seen.
+const SAVED_IDENTITIES: usize = 50_000;
 /// Windows kept for re-fitting the k-means model and distilling rules.
 const MODEL_SAMPLES: usize = 20_000;
 /// Calls timed further than this from 1970, in seconds (about the year 33,700), are not
@@ -186,7 +188,8 @@ impl Detector {
     pub fn restore(&mut self, json: &str) -> Result<(), DetectError> {
         let saved: state::Saved = serde_json::from_str(json)?;
         self.graph.restore(saved.graph);
-        for (k, b) in saved.self_baselines {
+        // Most recent last, so it is the most recently used again.
+        for (k, b) in saved.self_baselines.into_iter().rev() {
             self.self_base.insert(k, b);
         }
         self.st = saved.state;
@@ -197,8 +200,9 @@ impl Detector {
     pub fn state_json(&self) -> Result<String, DetectError> {
         let saved = state::SavedRef {
             state: &self.st,
-            graph: self.graph.recent(50_000),
-            self_baselines: self.self_base.iter().take(50_000).collect(),
+            graph: self.graph.recent(SAVED_IDENTITIES),
+            // Most recently used first, as the graph's.
+            self_baselines: self.self_base.iter().rev().take(SAVED_IDENTITIES).collect(),
         };
         Ok(serde_json::to_string(&saved)?)
     }

@@ -166,3 +166,20 @@ fn times_no_capture_writes_are_not_judged() {
         assert_eq!(counts, alone, "{far}");
     }
 }
+
+/// A save keeps the identities' own baselines used last, and a restore makes them the most
+/// recently used again: with more than a save keeps, the ones gone are the oldest.
+#[test]
+fn saved_baselines_are_the_most_recent() {
+    let mut d = Detector::new(DetectConfig::default());
+    let n = super::SAVED_IDENTITIES + 100;
+    for i in 0..n {
+        d.self_base.update(format!("ip/1m/10.0.{i}"), super::SelfBaseline::default, |b| b.add(&[i as f64]));
+    }
+    let mut e = Detector::new(DetectConfig::default());
+    e.restore(&d.state_json().unwrap()).unwrap();
+    assert_eq!(e.self_base.len(), super::SAVED_IDENTITIES);
+    assert!(e.self_base.peek("ip/1m/10.0.99").is_none() && e.self_base.peek("ip/1m/10.0.100").is_some());
+    let newest = format!("ip/1m/10.0.{}", n - 1);
+    assert_eq!(e.self_base.iter().next_back().map(|(k, _)| k.as_str()), Some(newest.as_str()));
+}
