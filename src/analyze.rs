@@ -290,10 +290,9 @@ impl Drop for LiveInventory {
 /// Saves the detector's state and alerts, writes DIR/alerts.jsonl (replaced atomically, so
 /// readers never see half a file) and returns the summary lines.
 fn save_detection(d: &mut Detector, store: &mut Store, dir: &Path, db: &Path) -> Result<String> {
-    let state = d.state_json().context("cannot serialise the detector state")?;
     let alerts = &d.incidents().alerts;
     let now = alerts.iter().map(|a| a.last_seen).fold(0.0, f64::max);
-    store.save_detection(&state, now, alerts, d.rules()).with_context(|| format!("cannot save detection to {}", db.display()))?;
+    store.save_detection(&d.saved(), now, alerts, d.rules()).with_context(|| format!("cannot save detection to {}", db.display()))?;
     let path = dir.join("alerts.jsonl");
     let tmp = dir.join(".alerts.jsonl.tmp");
     std::fs::write(&tmp, d.incidents().to_jsonl()).with_context(|| format!("cannot write {}", tmp.display()))?;

@@ -184,7 +184,7 @@ impl Detector {
         }
     }
 
-    /// Resumes from a saved state (see [`Detector::state_json`]).
+    /// Resumes from a saved state (see [`Detector::saved`]).
     pub fn restore(&mut self, json: &str) -> Result<(), DetectError> {
         let saved: state::Saved = serde_json::from_str(json)?;
         self.graph.restore(saved.graph);
@@ -196,15 +196,20 @@ impl Detector {
         Ok(())
     }
 
-    /// The whole state as JSON, for the store.
-    pub fn state_json(&self) -> Result<String, DetectError> {
-        let saved = state::SavedRef {
+    /// The whole state, borrowed, for the store to serialise ([`Detector::restore`] reads
+    /// it back).
+    pub fn saved(&self) -> state::SavedRef<'_> {
+        state::SavedRef {
             state: &self.st,
             graph: self.graph.recent(SAVED_IDENTITIES),
             // Most recently used first, as the graph's.
             self_baselines: self.self_base.iter().rev().take(SAVED_IDENTITIES).collect(),
-        };
-        Ok(serde_json::to_string(&saved)?)
+        }
+    }
+
+    /// The whole state as JSON.
+    pub fn state_json(&self) -> Result<String, DetectError> {
+        Ok(serde_json::to_string(&self.saved())?)
     }
 
     pub fn trained(&self) -> bool {

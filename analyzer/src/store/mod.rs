@@ -52,6 +52,26 @@ pub enum StoreError {
     Migration { path: PathBuf, name: &'static str, source: rusqlite::Error },
     #[error("inventory database {path}: {source}")]
     Query { path: PathBuf, source: rusqlite::Error },
+    #[error("inventory database {path}: cannot write the detector state: {source}")]
+    State { path: PathBuf, source: std::io::Error },
+}
+
+/// Counts the bytes written through it, passing them on to `W`.
+struct Counted<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// An endpoint as stored.
@@ -121,24 +141,33 @@ impl Store {
         Ok(())
     }
 
-    /// Saves detection: its learned state, every alert and the distilled rules, in one
-    /// transaction.
-    pub fn save_detection(&mut self, state_json: &str, saved_at: f64, alerts: &[Alert], rules: &[Rule]) -> Result<(), StoreError> {
+    /// Saves detection: its learned state (as JSON), every alert and the distilled rules, in
+    /// one transaction.
+    pub fn save_detection<S: serde::Serialize>(&mut self, state: &S, saved_at: f64, alerts: &[Alert], rules: &[Rule]) -> Result<(), StoreError> {
         let path = self.path.clone();
         let q = |source| StoreError::Query { path: path.clone(), source };
+        let io = |source| StoreError::State { path: path.clone(), source };
+        // The state is the largest thing detection saves (tens of MB with many identities).
+        // It is serialised twice, never held: once to learn its length, then straight into
+        // a blob of that length, in place. As a string bound as a parameter, it was held
+        // three times (the string, SQLite's copy of the binding, the record).
+        let mut length = Counted { inner: std::io::sink(), bytes: 0 };
+        serde_json::to_writer(&mut length, state).map_err(|e| io(e.into()))?;
         let tx = self.conn.transaction().map_err(q)?;
-        // Written in place into a blob of its size: bound as a parameter, the state would be
-        // copied twice more (the binding, then the record), and it is the largest thing
-        // detection saves (tens of MB with many identities).
         tx.execute(
             "INSERT OR REPLACE INTO detector_state (id, saved_at, state) VALUES (1, ?1, zeroblob(?2))",
-            params![saved_at, state_json.len() as i64],
+            params![saved_at, length.bytes as i64],
         )
         .map_err(q)?;
         {
-            let mut blob = tx.blob_open("main", "detector_state", "state", 1, false).map_err(q)?;
-            std::io::Write::write_all(&mut blob, state_json.as_bytes())
-                .map_err(|e| q(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+            let blob = tx.blob_open("main", "detector_state", "state", 1, false).map_err(q)?;
+            let mut out = Counted { inner: std::io::BufWriter::with_capacity(1 << 16, blob), bytes: 0 };
+            serde_json::to_writer(&mut out, state).map_err(|e| io(e.into()))?;
+            std::io::Write::flush(&mut out).map_err(io)?;
+            if out.bytes != length.bytes {
+                let e = format!("the state serialised to {} bytes, then to {}", length.bytes, out.bytes);
+                return Err(io(std::io::Error::other(e)));
+            }
         }
         tx.execute_batch("DELETE FROM alerts; DELETE FROM detection_rules;").map_err(q)?;
         {

@@ -89,20 +89,39 @@ fn refuses_newer_schema_and_survives_bad_rows() {
     let _ = std::fs::remove_file(&path);
 }
 
-/// The detector's state reads back as written, replaced by the next save, and a state
-/// written as text (before it was written in place as a blob) still loads.
+/// The detector's state reads back as the JSON it serialises to, replaced by the next save,
+/// and a state written as text (before it was written in place as a blob) still loads.
 #[test]
 fn detector_state_round_trip() {
     let path = tmp("state.db");
     let mut st = Store::open(&path).unwrap();
     assert_eq!(st.load_detector_state().unwrap(), None);
-    let big = format!("{{\"k\":\"{}é\"}}", "x".repeat(3 << 20));
+    let big = serde_json::json!({ "k": format!("{}é", "x".repeat(3 << 20)), "n": [1.5, 2.0] });
     st.save_detection(&big, 1.0, &[], &[]).unwrap();
-    assert_eq!(st.load_detector_state().unwrap().as_deref(), Some(big.as_str()));
-    st.save_detection("{\"k\":1}", 2.0, &[], &[]).unwrap();
+    assert_eq!(st.load_detector_state().unwrap(), Some(serde_json::to_string(&big).unwrap()));
+    st.save_detection(&serde_json::json!({ "k": 1 }), 2.0, &[], &[]).unwrap();
     drop(st);
     let st = Store::open(&path).unwrap();
     assert_eq!(st.load_detector_state().unwrap().as_deref(), Some("{\"k\":1}"));
     st.conn.execute("UPDATE detector_state SET state = '{\"old\":true}' WHERE id = 1", []).unwrap();
     assert_eq!(st.load_detector_state().unwrap().as_deref(), Some("{\"old\":true}"));
+}
+
+/// A state that serialises differently the second time is refused, not written cut or
+/// padded with zeros, and the state saved before stays.
+#[test]
+fn a_state_that_changes_between_passes_is_refused() {
+    struct Flaky(std::cell::Cell<usize>);
+    impl serde::Serialize for Flaky {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            self.0.set(self.0.get() + 1);
+            s.serialize_str(&"x".repeat(self.0.get()))
+        }
+    }
+    let path = tmp("flaky.db");
+    let mut st = Store::open(&path).unwrap();
+    st.save_detection(&serde_json::json!({ "k": 1 }), 1.0, &[], &[]).unwrap();
+    let e = st.save_detection(&Flaky(0.into()), 2.0, &[], &[]).unwrap_err();
+    assert!(e.to_string().contains("cannot write the detector state"), "{e}");
+    assert_eq!(st.load_detector_state().unwrap().as_deref(), Some("{\"k\":1}"));
 }
