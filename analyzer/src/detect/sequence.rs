@@ -92,9 +92,12 @@ impl Sessions {
     /// Moves session `key` to `endpoint` at `ts`; returns the endpoint it came from, if the
     /// session was open.
     pub fn step(&mut self, key: &str, endpoint: &str, ts: f64) -> Option<String> {
-        let prev = self.last.remove(key).filter(|(_, t)| ts - t <= SESSION_IDLE).map(|(e, _)| e);
-        self.last.insert(key.to_string(), (endpoint.to_string(), ts));
-        prev
+        // One lookup per call: a new session starts as one last seen never.
+        let never = || (String::new(), f64::NEG_INFINITY);
+        self.last.update(key.to_string(), never, |last| {
+            let (e, t) = std::mem::replace(last, (endpoint.to_string(), ts));
+            (ts - t <= SESSION_IDLE).then_some(e)
+        })
     }
 }
 
